@@ -1,0 +1,3 @@
+pub mod yaml;
+pub mod convert;
+pub mod results;

@@ -1,0 +1,205 @@
+//! KRM results: what went wrong (or was adjusted), where, and how to fix it.
+//! The same list becomes `results` in a ResourceList and lines on stderr.
+
+use std::fmt;
+
+use crate::yaml::Node;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRef {
+    pub path: String,
+    pub index: usize,
+    /// For `render`: which document of the file (1-based), for humans.
+    pub document: Option<usize>,
+}
+
+/// One result. `field` is a path from the item root
+/// (`spec.run.container.envFrom[0].secretRef.name`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+    pub resource: Option<ResourceRef>,
+    pub field: Option<String>,
+    pub file: Option<FileRef>,
+}
+
+impl Finding {
+    pub fn error(message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Error,
+            message: message.into(),
+            resource: None,
+            field: None,
+            file: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(message)
+        }
+    }
+
+    pub fn info(message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Info,
+            ..Finding::error(message)
+        }
+    }
+
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.field = (!field.is_empty()).then_some(field);
+        self
+    }
+
+    pub fn on(mut self, resource: Option<ResourceRef>, file: Option<FileRef>) -> Self {
+        if self.resource.is_none() {
+            self.resource = resource;
+        }
+        if self.file.is_none() {
+            self.file = file;
+        }
+        self
+    }
+
+    pub fn to_node(&self) -> Node {
+        let mut node = Node::map();
+        node.set("message", Node::string(&self.message));
+        node.set("severity", Node::string(self.severity.as_str()));
+        if let Some(r) = &self.resource {
+            let mut rr = Node::map();
+            rr.set("apiVersion", Node::string(&r.api_version));
+            rr.set("kind", Node::string(&r.kind));
+            rr.set("name", Node::string(&r.name));
+            if let Some(ns) = &r.namespace {
+                rr.set("namespace", Node::string(ns));
+            }
+            node.set("resourceRef", rr);
+        }
+        if let Some(path) = &self.field {
+            let mut field = Node::map();
+            field.set("path", Node::string(path));
+            node.set("field", field);
+        }
+        if let Some(file) = &self.file {
+            let mut f = Node::map();
+            f.set("path", Node::string(&file.path));
+            f.set("index", Node::int(i64::try_from(file.index).unwrap_or(i64::MAX)));
+            node.set("file", f);
+        }
+        node
+    }
+}
+
+/// `error: KIND/NAME FIELD.PATH: message (FILE)`, the line kustomize and Argo CD show.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.severity.as_str())?;
+        if let Some(r) = &self.resource {
+            match &r.namespace {
+                Some(ns) => write!(f, "{}/{}/{} ", r.kind, ns, r.name)?,
+                None => write!(f, "{}/{} ", r.kind, r.name)?,
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(file) = &self.file {
+            match file.document {
+                Some(doc) => write!(f, " ({}, document {doc})", file.path)?,
+                None => write!(f, " ({})", file.path)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn has_errors(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity == Severity::Error)
+}
+
+/// Edit-distance suggestion for a mistyped name ("did you mean …?").
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        let known = ["environment", "container", "connections"];
+        assert_eq!(did_you_mean("enviroment", known), Some("environment"));
+        assert_eq!(did_you_mean("zzz", known), None);
+    }
+
+    #[test]
+    fn renders_kustomize_line() {
+        let f = Finding::error("bad")
+            .at("spec.run")
+            .on(
+                Some(ResourceRef {
+                    api_version: "v1".into(),
+                    kind: "PolyaxonOperation".into(),
+                    name: "x".into(),
+                    namespace: None,
+                }),
+                Some(FileRef {
+                    path: "a.yaml".into(),
+                    index: 0,
+                    document: None,
+                }),
+            );
+        assert_eq!(f.to_string(), "error: PolyaxonOperation/x spec.run: bad (a.yaml)");
+    }
+}

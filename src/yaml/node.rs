@@ -1,0 +1,320 @@
+//! The document model every other module works on: a YAML tree that keeps each
+//! scalar's text, style and tag exactly as read, so untouched values are written
+//! back the way the author wrote them (a plain `0755` stays plain, `"yes"` stays
+//! quoted) and the converter can tell `yes` from `"yes"`.
+
+/// One YAML node and the line it started on (1-based; 0 for generated nodes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Scalar(Scalar),
+    Seq(Vec<Node>, Option<String>),
+    /// Keys are scalar nodes; order is the author's.
+    Map(Vec<(Node, Node)>, Option<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scalar {
+    /// The value after escape processing (for plain scalars, also the source text).
+    pub text: String,
+    pub style: Style,
+    /// A tag as written (`!!binary`, `!!str`, `!custom`).
+    pub tag: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+/// What a scalar means under the YAML 1.2 core schema (what kyaml and
+/// serde readers see), keeping number text verbatim so nothing is rounded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolved<'a> {
+    Null,
+    Bool(bool),
+    Int(&'a str),
+    Float(&'a str),
+    Str(&'a str),
+}
+
+impl Node {
+    pub fn new(value: Value) -> Self {
+        Node { value, line: 0 }
+    }
+
+    pub fn string(text: impl Into<String>) -> Self {
+        Node::new(Value::Scalar(Scalar {
+            text: text.into(),
+            style: Style::DoubleQuoted,
+            tag: None,
+        }))
+    }
+
+    /// A plain scalar such as a number or boolean written by us.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Node::new(Value::Scalar(Scalar {
+            text: text.into(),
+            style: Style::Plain,
+            tag: None,
+        }))
+    }
+
+    pub fn int(n: i64) -> Self {
+        Node::plain(n.to_string())
+    }
+
+    pub fn bool(b: bool) -> Self {
+        Node::plain(if b { "true" } else { "false" })
+    }
+
+    pub fn map() -> Self {
+        Node::new(Value::Map(Vec::new(), None))
+    }
+
+    pub fn seq(items: Vec<Node>) -> Self {
+        Node::new(Value::Seq(items, None))
+    }
+
+    pub fn with_line(mut self, line: usize) -> Self {
+        self.line = line;
+        self
+    }
+
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&Vec<(Node, Node)>> {
+        match &self.value {
+            Value::Map(m, _) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_map_mut(&mut self) -> Option<&mut Vec<(Node, Node)>> {
+        match &mut self.value {
+            Value::Map(m, _) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&Vec<Node>> {
+        match &self.value {
+            Value::Seq(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.resolve(), Some(Resolved::Null))
+    }
+
+    /// The string value of a scalar that means a string (not `true`, `1` or `~`).
+    pub fn as_str(&self) -> Option<&str> {
+        match self.resolve()? {
+            Resolved::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of any scalar, whatever it resolves to.
+    pub fn scalar_text(&self) -> Option<&str> {
+        self.as_scalar().map(|s| s.text.as_str())
+    }
+
+    pub fn resolve(&self) -> Option<Resolved<'_>> {
+        self.as_scalar().map(Scalar::resolve)
+    }
+
+    /// The value under `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.scalar_text() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+        self.as_map_mut()?
+            .iter_mut()
+            .find(|(k, _)| k.scalar_text() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_path(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |node, key| node.get(key))
+    }
+
+    /// Sets `key` in a mapping, replacing an existing value in place or appending.
+    /// Does nothing on a non-mapping.
+    pub fn set(&mut self, key: &str, value: Node) {
+        if let Some(map) = self.as_map_mut() {
+            if let Some(slot) = map.iter_mut().find(|(k, _)| k.scalar_text() == Some(key)) {
+                slot.1 = value;
+            } else {
+                map.push((Node::key(key), value));
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Node> {
+        let map = self.as_map_mut()?;
+        let at = map.iter().position(|(k, _)| k.scalar_text() == Some(key))?;
+        Some(map.remove(at).1)
+    }
+
+    /// A mapping key written by us: plain when that reads back as the same string.
+    pub fn key(text: &str) -> Node {
+        Node::string(text)
+    }
+
+    /// The mapping under `key`, created (or replacing a non-mapping) when needed.
+    pub fn map_entry(&mut self, key: &str) -> Option<&mut Node> {
+        if self.get(key).is_none_or(|n| n.as_map().is_none()) {
+            self.set(key, Node::map());
+        }
+        self.get_mut(key)
+    }
+
+    /// Number of nodes in this tree (used for budgets).
+    pub fn count(&self) -> usize {
+        match &self.value {
+            Value::Scalar(_) => 1,
+            Value::Seq(items, _) => 1 + items.iter().map(Node::count).sum::<usize>(),
+            Value::Map(entries, _) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.count() + v.count())
+                    .sum::<usize>()
+            }
+        }
+    }
+}
+
+impl Scalar {
+    pub fn resolve(&self) -> Resolved<'_> {
+        let text = self.text.as_str();
+        match self.tag.as_deref() {
+            Some("!!str") => return Resolved::Str(text),
+            Some("!!null") => return Resolved::Null,
+            Some("!!bool") => return Resolved::Bool(matches!(text, "true" | "True" | "TRUE")),
+            Some("!!int") => return Resolved::Int(text),
+            Some("!!float") => return Resolved::Float(text),
+            Some(_) => return Resolved::Str(text),
+            None => {}
+        }
+        if self.style != Style::Plain {
+            return Resolved::Str(text);
+        }
+        resolve_plain(text)
+    }
+
+    /// A plain `yes`/`no`/`on`/`off`/`y`/`n` that YAML 1.1 readers (PyYAML,
+    /// hence Polyaxon; go-yaml v2, hence kubectl) read as a boolean.
+    pub fn yaml11_bool(&self) -> Option<bool> {
+        if self.style != Style::Plain || self.tag.is_some() {
+            return None;
+        }
+        yaml11_bool(&self.text)
+    }
+}
+
+pub fn yaml11_bool(text: &str) -> Option<bool> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            Some(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+pub fn resolve_plain(text: &str) -> Resolved<'_> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        "true" | "True" | "TRUE" => return Resolved::Bool(true),
+        "false" | "False" | "FALSE" => return Resolved::Bool(false),
+        _ => {}
+    }
+    if is_core_int(text) {
+        Resolved::Int(text)
+    } else if is_core_float(text) {
+        Resolved::Float(text)
+    } else {
+        Resolved::Str(text)
+    }
+}
+
+fn is_core_int(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if let Some(hex) = text.strip_prefix("0x") {
+        return !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    }
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_core_float(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if matches!(body, ".inf" | ".Inf" | ".INF") || matches!(text, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(at) => (&mantissa[..at], Some(&mantissa[at + 1..])),
+        None => (mantissa, None),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match frac_part {
+        Some(frac) => all_digits(int_part) && all_digits(frac) && !(int_part.is_empty() && frac.is_empty()),
+        None => !int_part.is_empty() && all_digits(int_part),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && all_digits(e)
+    });
+    mantissa_ok && exponent_ok && (frac_part.is_some() || exponent.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_schema_resolution() {
+        assert_eq!(resolve_plain("12"), Resolved::Int("12"));
+        assert_eq!(resolve_plain("-3"), Resolved::Int("-3"));
+        assert_eq!(resolve_plain("0x1F"), Resolved::Int("0x1F"));
+        assert_eq!(resolve_plain("1.10"), Resolved::Float("1.10"));
+        assert_eq!(resolve_plain("1e3"), Resolved::Float("1e3"));
+        assert_eq!(resolve_plain(".5"), Resolved::Float(".5"));
+        assert_eq!(resolve_plain("~"), Resolved::Null);
+        assert_eq!(resolve_plain("yes"), Resolved::Str("yes"));
+        assert_eq!(resolve_plain("1_000"), Resolved::Str("1_000"));
+        assert_eq!(resolve_plain("12:30"), Resolved::Str("12:30"));
+        assert_eq!(resolve_plain("."), Resolved::Str("."));
+        assert_eq!(resolve_plain("1."), Resolved::Float("1."));
+        assert_eq!(resolve_plain("e3"), Resolved::Str("e3"));
+    }
+}

@@ -1,0 +1,323 @@
+//! YAML text → [`Node`] documents, with the limits that keep hostile input
+//! (alias bombs, deep nesting, huge scalars) from exhausting memory.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use granit_parser::{Event, Options, Parser, ScalarStyle, Span, StructureStyle, Tag};
+
+use super::node::{Node, Scalar, Style, Value};
+
+/// Limits on what one input may make us build. Each is a command-line flag.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_scalar_bytes: usize,
+    pub max_documents: usize,
+    /// Nodes that aliases may add by copying anchored subtrees.
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 256,
+            max_scalar_bytes: 16 << 20,
+            max_documents: 1_000_000,
+            max_alias_nodes: 1_000_000,
+        }
+    }
+}
+
+/// One document of a stream: its root (None when empty), where it starts, and
+/// the byte range of its source text.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub root: Option<Node>,
+    pub line: usize,
+    pub source: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct YamlError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl YamlError {
+    fn at(span: &Span, message: impl Into<String>) -> Self {
+        YamlError {
+            message: message.into(),
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        anchor: usize,
+        tag: Option<String>,
+        line: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        anchor: usize,
+        tag: Option<String>,
+        line: usize,
+    },
+}
+
+/// Parses a whole stream. CRLF is read as LF; a leading BOM is skipped.
+pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    let mut options = Options::default();
+    options.emit_comments = false;
+    options.block_nesting_limit = limits.max_depth;
+    options.flow_nesting_limit = limits.max_depth;
+    let mut parser = Parser::new_from_str_with_options(text, options);
+    let mut documents = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut alias_nodes = 0usize;
+    let mut root: Option<Node> = None;
+    let mut doc_start = 0usize;
+    let mut doc_line = 1usize;
+
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event.map_err(|e| YamlError {
+            message: e.info(),
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+        })?;
+        let line = span.start.line();
+        let finished: Option<(Node, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd => None,
+            Event::DocumentStart(..) => {
+                doc_start = span.start.byte_offset().unwrap_or(0);
+                doc_line = line;
+                root = None;
+                anchors.clear();
+                None
+            }
+            Event::DocumentEnd => {
+                if documents.len() >= limits.max_documents {
+                    return Err(YamlError::at(
+                        &span,
+                        format!("more than {} documents (--max-documents)", limits.max_documents),
+                    ));
+                }
+                let end = span.end.byte_offset().unwrap_or(text.len());
+                documents.push(Document {
+                    root: root.take(),
+                    line: doc_line,
+                    source: doc_start..end.max(doc_start),
+                });
+                None
+            }
+            Event::Alias(id) => {
+                let node = anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| YamlError::at(&span, "alias to an unknown anchor"))?;
+                alias_nodes += node.count();
+                if alias_nodes > limits.max_alias_nodes {
+                    return Err(YamlError::at(
+                        &span,
+                        format!(
+                            "aliases expand to more than {} nodes (an alias bomb?); --max-alias-nodes raises the limit",
+                            limits.max_alias_nodes
+                        ),
+                    ));
+                }
+                Some((node.with_line(line), 0))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                if text.len() > limits.max_scalar_bytes {
+                    return Err(YamlError::at(
+                        &span,
+                        format!(
+                            "a scalar of {} bytes is over the limit of {} (--max-scalar-bytes)",
+                            text.len(),
+                            limits.max_scalar_bytes
+                        ),
+                    ));
+                }
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
+                };
+                let scalar = Scalar {
+                    text: text.into_owned(),
+                    style,
+                    tag: tag.map(|t| tag_text(&t)),
+                };
+                Some((Node::new(Value::Scalar(scalar)).with_line(line), anchor))
+            }
+            Event::SequenceStart(_style, anchor, tag) => {
+                check_depth(&stack, limits, &span)?;
+                stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    anchor,
+                    tag: tag.map(|t| tag_text(&t)),
+                    line,
+                });
+                None
+            }
+            Event::MappingStart(style, anchor, tag) => {
+                let _: StructureStyle = style;
+                check_depth(&stack, limits, &span)?;
+                stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    pending_key: None,
+                    anchor,
+                    tag: tag.map(|t| tag_text(&t)),
+                    line,
+                });
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    items,
+                    anchor,
+                    tag,
+                    line,
+                }) => Some((Node::new(Value::Seq(items, tag)).with_line(line), anchor)),
+                _ => return Err(YamlError::at(&span, "unbalanced sequence end")),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map {
+                    entries,
+                    anchor,
+                    tag,
+                    line,
+                    ..
+                }) => Some((Node::new(Value::Map(entries, tag)).with_line(line), anchor)),
+                _ => return Err(YamlError::at(&span, "unbalanced mapping end")),
+            },
+            _ => None,
+        };
+        if let Some((node, anchor)) = finished {
+            if anchor != 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            attach(&mut stack, &mut root, node, &span)?;
+        }
+    }
+    Ok(documents)
+}
+
+fn check_depth(stack: &[Frame], limits: &Limits, span: &Span) -> Result<(), YamlError> {
+    if stack.len() >= limits.max_depth {
+        return Err(YamlError::at(
+            span,
+            format!("nesting deeper than {} levels (--max-depth)", limits.max_depth),
+        ));
+    }
+    Ok(())
+}
+
+fn attach(
+    stack: &mut [Frame],
+    root: &mut Option<Node>,
+    node: Node,
+    span: &Span,
+) -> Result<(), YamlError> {
+    match stack.last_mut() {
+        None => *root = Some(node),
+        Some(Frame::Seq { items, .. }) => items.push(node),
+        Some(Frame::Map {
+            entries,
+            pending_key,
+            ..
+        }) => match pending_key.take() {
+            None => {
+                let Some(key) = node.as_scalar() else {
+                    return Err(YamlError::at(
+                        span,
+                        "a mapping key must be a scalar (Kubernetes objects are JSON)",
+                    ));
+                };
+                if entries
+                    .iter()
+                    .any(|(k, _)| k.as_scalar().is_some_and(|s| s.text == key.text))
+                {
+                    return Err(YamlError::at(
+                        span,
+                        format!("duplicate mapping key {:?}", key.text),
+                    ));
+                }
+                *pending_key = Some(node);
+            }
+            Some(key) => entries.push((key, node)),
+        },
+    }
+    Ok(())
+}
+
+fn tag_text(tag: &Tag) -> String {
+    if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix())
+    } else if tag.original_handle() == "!" {
+        format!("!{}", tag.suffix())
+    } else {
+        format!("!<{}{}>", tag.handle(), tag.suffix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Vec<Document> {
+        parse_stream(text, &Limits::default()).expect("parses")
+    }
+
+    #[test]
+    fn keeps_style_and_lines() {
+        let docs = parse("a: 'yes'\nb: yes\nc: |\n  x\n");
+        let root = docs[0].root.as_ref().expect("root");
+        assert_eq!(root.get("a").and_then(Node::as_str), Some("yes"));
+        assert_eq!(root.get("b").and_then(Node::as_str), Some("yes"));
+        assert_eq!(root.get("b").and_then(|n| n.as_scalar()?.yaml11_bool()), Some(true));
+        assert_eq!(root.get("b").map(|n| n.line), Some(2));
+    }
+
+    #[test]
+    fn multi_document_stream_with_markers() {
+        let docs = parse("---\na: 1\n...\n---\nb: 2\n---\n");
+        assert_eq!(docs.len(), 3);
+        assert!(docs[2].root.is_none() || docs[2].root.as_ref().is_some_and(Node::is_null));
+    }
+
+    #[test]
+    fn rejects_duplicate_keys() {
+        let err = parse_stream("a: 1\na: 2\n", &Limits::default()).expect_err("dup");
+        assert!(err.message.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn alias_bomb_is_stopped() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+                p = i - 1
+            ));
+        }
+        let err = parse_stream(&text, &Limits::default()).expect_err("bomb");
+        assert!(err.message.contains("alias"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error() {
+        let text = "[".repeat(10_000);
+        assert!(parse_stream(&text, &Limits::default()).is_err());
+    }
+}
