@@ -1,3 +1,12 @@
-pub mod yaml;
+//! polyaxon-krm: Polyaxon operations in Git → plain Kubernetes Jobs, as a KRM
+//! function. The pipeline reads in file order: [`read`] → [`config`] →
+//! [`convert`] (pure) → [`write`]; [`app`] wires it per mode.
+
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod convert;
+pub mod read;
 pub mod results;
+pub mod write;
+pub mod yaml;

@@ -112,7 +112,10 @@ impl Finding {
         if let Some(file) = &self.file {
             let mut f = Node::map();
             f.set("path", Node::string(&file.path));
-            f.set("index", Node::int(i64::try_from(file.index).unwrap_or(i64::MAX)));
+            f.set(
+                "index",
+                Node::int(i64::try_from(file.index).unwrap_or(i64::MAX)),
+            );
             node.set("file", f);
         }
         node
@@ -148,7 +151,10 @@ pub fn has_errors(findings: &[Finding]) -> bool {
 }
 
 /// Edit-distance suggestion for a mistyped name ("did you mean …?").
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -185,21 +191,22 @@ mod tests {
 
     #[test]
     fn renders_kustomize_line() {
-        let f = Finding::error("bad")
-            .at("spec.run")
-            .on(
-                Some(ResourceRef {
-                    api_version: "v1".into(),
-                    kind: "PolyaxonOperation".into(),
-                    name: "x".into(),
-                    namespace: None,
-                }),
-                Some(FileRef {
-                    path: "a.yaml".into(),
-                    index: 0,
-                    document: None,
-                }),
-            );
-        assert_eq!(f.to_string(), "error: PolyaxonOperation/x spec.run: bad (a.yaml)");
+        let f = Finding::error("bad").at("spec.run").on(
+            Some(ResourceRef {
+                api_version: "v1".into(),
+                kind: "PolyaxonOperation".into(),
+                name: "x".into(),
+                namespace: None,
+            }),
+            Some(FileRef {
+                path: "a.yaml".into(),
+                index: 0,
+                document: None,
+            }),
+        );
+        assert_eq!(
+            f.to_string(),
+            "error: PolyaxonOperation/x spec.run: bad (a.yaml)"
+        );
     }
 }

@@ -84,6 +84,24 @@ pub fn normalize(node: &mut Node, kind: Kind, path: &str, diag: &mut Diag) {
     normalize_ref(node, &schema, path, None, diag);
 }
 
+/// Normalizes one PodSpec field (`nodeSelector`, `tolerations`, …).
+pub fn normalize_pod_field(node: &mut Node, field: &str, path: &str, diag: &mut Diag) {
+    let schema = SCHEMAS
+        .defs
+        .get(PodSpec::schema_name().as_ref())
+        .and_then(|s| s.get("properties"))
+        .and_then(|p| p.get(field))
+        .cloned()
+        .unwrap_or(Json::Null);
+    normalize_ref(node, &schema, path, Some(field), diag);
+}
+
+/// Normalizes a `map[string]string` (labels, annotations, nodeSelector).
+pub fn normalize_string_map(node: &mut Node, path: &str, diag: &mut Diag) {
+    let schema = serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+    normalize_ref(node, &schema, path, None, diag);
+}
+
 /// Is `field` a property of the given type?
 pub fn has_field(kind: Kind, field: &str) -> bool {
     SCHEMAS
@@ -130,7 +148,11 @@ fn normalize_ref(node: &mut Node, schema: &Json, path: &str, field: Option<&str>
         return;
     }
     let (name, schema) = deref(schema);
-    if schema.get("x-kubernetes-int-or-string").and_then(Json::as_bool) == Some(true) {
+    if schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Json::as_bool)
+        == Some(true)
+    {
         if name.is_some_and(|n| n.ends_with(".Quantity")) {
             normalize_string(node, path, diag, "a quantity");
         } else {
@@ -176,7 +198,10 @@ fn normalize_struct(
         .filter_map(|(k, _)| {
             let key = k.scalar_text()?;
             let (_, s) = deref(props.get(key)?);
-            Some((key.to_string(), s.get("properties").and_then(Json::as_object)))
+            Some((
+                key.to_string(),
+                s.get("properties").and_then(Json::as_object),
+            ))
         })
         .collect();
     let present: Vec<String> = entries
@@ -246,7 +271,10 @@ fn normalize_struct(
 
 fn normalize_map(node: &mut Node, values: &Json, path: &str, diag: &mut Diag) {
     let Value::Map(entries, _) = &mut node.value else {
-        diag.error(path, format!("expected a mapping, found {}", describe(node)));
+        diag.error(
+            path,
+            format!("expected a mapping, found {}", describe(node)),
+        );
         return;
     };
     for (key, value) in entries.iter_mut() {
@@ -255,7 +283,13 @@ fn normalize_map(node: &mut Node, values: &Json, path: &str, diag: &mut Diag) {
     }
 }
 
-fn normalize_array(node: &mut Node, schema: &Json, path: &str, field: Option<&str>, diag: &mut Diag) {
+fn normalize_array(
+    node: &mut Node,
+    schema: &Json,
+    path: &str,
+    field: Option<&str>,
+    diag: &mut Diag,
+) {
     let items_schema = schema.get("items").cloned().unwrap_or(Json::Null);
     let wants_strings = deref(&items_schema).1.get("type").and_then(Json::as_str) == Some("string");
     if wants_strings
@@ -339,7 +373,10 @@ fn normalize_int_or_string(node: &mut Node, path: &str, diag: &mut Diag) {
 
 fn normalize_bool(node: &mut Node, path: &str, diag: &mut Diag) {
     let Value::Scalar(scalar) = &mut node.value else {
-        diag.error(path, format!("expected a boolean, found {}", describe(node)));
+        diag.error(
+            path,
+            format!("expected a boolean, found {}", describe(node)),
+        );
         return;
     };
     match scalar.resolve() {
@@ -358,19 +395,27 @@ fn normalize_bool(node: &mut Node, path: &str, diag: &mut Diag) {
             }
             None if scalar.style != Style::Plain => diag.error(
                 path,
-                format!("the quoted string \"{text}\" where a boolean is wanted; remove the quotes"),
+                format!(
+                    "the quoted string \"{text}\" where a boolean is wanted; remove the quotes"
+                ),
             ),
             None => diag.error(path, format!("expected true or false, found \"{text}\"")),
         },
         Resolved::Int(_) | Resolved::Float(_) => {
-            diag.error(path, format!("expected true or false, found {}", scalar.text));
+            diag.error(
+                path,
+                format!("expected true or false, found {}", scalar.text),
+            );
         }
     }
 }
 
 fn normalize_integer(node: &mut Node, path: &str, diag: &mut Diag) {
     let Some(resolved) = node.resolve() else {
-        diag.error(path, format!("expected an integer, found {}", describe(node)));
+        diag.error(
+            path,
+            format!("expected an integer, found {}", describe(node)),
+        );
         return;
     };
     match resolved {
@@ -445,7 +490,8 @@ mod tests {
         assert!(!diag.has_errors(), "{:?}", diag.findings);
         assert_eq!(diag.findings.len(), 2);
         assert_eq!(
-            c.get("volumeMounts").and_then(|m| m.as_seq()?[0].get("mountPath")?.as_str()),
+            c.get("volumeMounts")
+                .and_then(|m| m.as_seq()?[0].get("mountPath")?.as_str()),
             Some("/x")
         );
         assert_eq!(
@@ -461,7 +507,11 @@ mod tests {
         normalize(&mut c, Kind::Container, "run.container", &mut diag);
         let f = &diag.findings[0];
         assert_eq!(f.field.as_deref(), Some("run.container.envFrom[0]"));
-        assert!(f.message.contains("indent \"name\" under \"secretRef\""), "{}", f.message);
+        assert!(
+            f.message.contains("indent \"name\" under \"secretRef\""),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
@@ -484,7 +534,8 @@ mod tests {
         assert_eq!(diag.findings.len(), 5, "{messages:#?}");
         assert!(c.get("command").and_then(|n| n.as_seq()).is_some());
         assert_eq!(
-            c.get_path(&["resources", "limits", "memory"]).and_then(Node::as_str),
+            c.get_path(&["resources", "limits", "memory"])
+                .and_then(Node::as_str),
             Some("200")
         );
         assert_eq!(diag.findings[4].severity, crate::results::Severity::Error);

@@ -1,2 +1,467 @@
+//! The pure middle of the pipeline: items and config in, items and results
+//! out. No I/O here.
+
 pub mod diag;
+pub mod job;
 pub mod k8s;
+pub mod polyaxon;
+pub mod validate;
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::config::{self, Config, Mode};
+use crate::results::{FileRef, Finding, ResourceRef, has_errors};
+use crate::yaml::{Node, Value};
+use diag::Diag;
+
+pub const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+pub const SOURCE: &str = "polyaxon-krm.dev/source";
+pub const POLYAXONFILE: &str = "polyaxon-krm.dev/polyaxonfile";
+pub const PATH: &str = "internal.config.kubernetes.io/path";
+pub const LEGACY_PATH: &str = "config.kubernetes.io/path";
+pub const INDEX: &str = "internal.config.kubernetes.io/index";
+pub const LEGACY_INDEX: &str = "config.kubernetes.io/index";
+
+/// Where an item came from when we read files ourselves (`render`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub path: String,
+    /// 1-based document number within the file.
+    pub document: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub node: Node,
+    pub origin: Option<Origin>,
+    /// A Polyaxon file with no KRM envelope (only `render` reads these).
+    pub raw_polyaxon: bool,
+}
+
+impl Item {
+    pub fn new(node: Node) -> Self {
+        Item {
+            node,
+            origin: None,
+            raw_polyaxon: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub items: Vec<Node>,
+    pub results: Vec<Finding>,
+}
+
+impl Outcome {
+    pub fn failed(&self) -> bool {
+        has_errors(&self.results)
+    }
+}
+
+fn meta<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.get_path(&["metadata", key]).and_then(Node::as_str)
+}
+
+pub fn annotation<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.get_path(&["metadata", "annotations", key])
+        .and_then(Node::scalar_text)
+}
+
+fn set_annotation(node: &mut Node, key: &str, value: &str) {
+    if let Some(annotations) = node
+        .map_entry("metadata")
+        .and_then(|m| m.map_entry("annotations"))
+    {
+        annotations.set(key, Node::string(value));
+    }
+}
+
+fn type_of(node: &Node) -> (Option<&str>, Option<&str>) {
+    (
+        node.get("apiVersion").and_then(Node::as_str),
+        node.get("kind").and_then(Node::as_str),
+    )
+}
+
+pub fn resource_ref(node: &Node) -> Option<ResourceRef> {
+    let (api, kind) = type_of(node);
+    Some(ResourceRef {
+        api_version: api?.to_string(),
+        kind: kind?.to_string(),
+        name: meta(node, "name").unwrap_or_default().to_string(),
+        namespace: meta(node, "namespace").map(str::to_string),
+    })
+}
+
+pub fn file_ref(item: &Item) -> Option<FileRef> {
+    if let Some(origin) = &item.origin {
+        return Some(FileRef {
+            path: origin.path.clone(),
+            index: origin.document.saturating_sub(1),
+            document: Some(origin.document),
+        });
+    }
+    let path = annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH))?;
+    let index = annotation(&item.node, INDEX)
+        .or_else(|| annotation(&item.node, LEGACY_INDEX))
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(0);
+    Some(FileRef {
+        path: path.to_string(),
+        index,
+        document: None,
+    })
+}
+
+/// `KIND/NAMESPACE/NAME`, the value of the source annotation.
+fn source_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    format!("{kind}/{}/{name}", namespace.unwrap_or_default())
+}
+
+enum Role {
+    Operation,
+    LocalConfig,
+    PolyaxonfileConfigMap,
+    Generated(String),
+    Raw,
+    Other,
+}
+
+fn role(item: &Item) -> Role {
+    if item.raw_polyaxon {
+        return Role::Raw;
+    }
+    let node = &item.node;
+    if let Some(source) = annotation(node, SOURCE) {
+        return Role::Generated(source.to_string());
+    }
+    match type_of(node) {
+        (Some(config::GROUP_VERSION), Some("PolyaxonOperation")) => Role::Operation,
+        (Some(config::GROUP_VERSION), Some("PolyaxonComponent" | "RenderPolyaxon")) => {
+            Role::LocalConfig
+        }
+        (Some("v1"), Some("ConfigMap")) if annotation(node, POLYAXONFILE) == Some("true") => {
+            Role::PolyaxonfileConfigMap
+        }
+        _ => Role::Other,
+    }
+}
+
+/// Annotations of the source that belong to the orchestrators, not the user.
+fn is_orchestrator_annotation(key: &str) -> bool {
+    key.starts_with("config.kubernetes.io/")
+        || key.starts_with("internal.config.kubernetes.io/")
+        || key.starts_with("config.k8s.io/")
+        || key.starts_with("internal.config.k8s.io/")
+        || key.starts_with("kustomize.config.k8s.io/")
+        || key == "kubectl.kubernetes.io/last-applied-configuration"
+}
+
+/// Converts every Polyaxon item. On any error the items come back unchanged.
+pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
+    let mut results = Vec::new();
+    let sources: HashSet<String> = items
+        .iter()
+        .filter(|i| matches!(role(i), Role::Operation))
+        .map(|i| {
+            source_id(
+                "PolyaxonOperation",
+                meta(&i.node, "namespace"),
+                meta(&i.node, "name").unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut out: Vec<Node> = Vec::with_capacity(items.len() + sources.len());
+    // (index in `out`, source path) of each generated object, for file layout.
+    let mut generated: Vec<(usize, String)> = Vec::new();
+
+    for item in &items {
+        match role(item) {
+            Role::Generated(source) if sources.contains(&source) => {}
+            Role::Generated(_) | Role::Other => out.push(item.node.clone()),
+            Role::LocalConfig => {
+                let mut node = item.node.clone();
+                if annotation(&node, LOCAL_CONFIG) != Some("true") {
+                    set_annotation(&mut node, LOCAL_CONFIG, "true");
+                }
+                out.push(node);
+            }
+            Role::PolyaxonfileConfigMap => {
+                results.push(
+                    Finding::error(format!(
+                        "ConfigMaps annotated {POLYAXONFILE} are not supported yet; wrap each Polyaxon file in a PolyaxonOperation"
+                    ))
+                    .at(format!("metadata.annotations.{POLYAXONFILE}"))
+                    .on(resource_ref(&item.node), file_ref(item)),
+                );
+                out.push(item.node.clone());
+            }
+            Role::Operation | Role::Raw => {
+                let (job, diag) = convert_one(item, config);
+                let resource = resource_ref(&item.node).or_else(|| raw_ref(item));
+                let file = file_ref(item);
+                results.extend(
+                    diag.findings
+                        .into_iter()
+                        .map(|f| f.on(resource.clone(), file.clone())),
+                );
+                let Some(mut job) = job else {
+                    if !item.raw_polyaxon {
+                        out.push(item.node.clone());
+                    }
+                    continue;
+                };
+                if item.raw_polyaxon {
+                    out.push(job);
+                } else if config.output.mode == Mode::Replace {
+                    carry_annotations(&item.node, &mut job, true);
+                    out.push(job);
+                } else {
+                    let mut source = item.node.clone();
+                    if annotation(&source, LOCAL_CONFIG) != Some("true") {
+                        set_annotation(&mut source, LOCAL_CONFIG, "true");
+                    }
+                    out.push(source);
+                    let id = source_id(
+                        "PolyaxonOperation",
+                        meta(&item.node, "namespace"),
+                        meta(&item.node, "name").unwrap_or_default(),
+                    );
+                    set_annotation(&mut job, SOURCE, &id);
+                    if let Some(path) =
+                        annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH))
+                    {
+                        generated.push((out.len(), path.to_string()));
+                    }
+                    out.push(job);
+                }
+            }
+        }
+    }
+
+    if has_errors(&results) {
+        return Outcome {
+            items: items
+                .into_iter()
+                .filter(|i| !i.raw_polyaxon)
+                .map(|i| i.node)
+                .collect(),
+            results,
+        };
+    }
+    lay_out_files(&mut out, &generated, &config.output.path);
+    Outcome {
+        items: out,
+        results,
+    }
+}
+
+/// Gives each generated object a file (from the output path template) and an
+/// index after whatever else that file already holds.
+fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str) {
+    let generated_at: HashSet<usize> = generated.iter().map(|(i, _)| *i).collect();
+    let mut next_index: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, node) in out.iter().enumerate() {
+        if generated_at.contains(&i) {
+            continue;
+        }
+        if let Some(path) = annotation(node, PATH).or_else(|| annotation(node, LEGACY_PATH)) {
+            let index = annotation(node, INDEX)
+                .or_else(|| annotation(node, LEGACY_INDEX))
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(0);
+            let slot = next_index.entry(path.to_string()).or_insert(0);
+            *slot = (*slot).max(index + 1);
+        }
+    }
+    for (at, source_path) in generated {
+        let Some(node) = out.get_mut(*at) else {
+            continue;
+        };
+        let name = meta(node, "name").unwrap_or_default().to_string();
+        let kind = node
+            .get("kind")
+            .and_then(Node::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let namespace = meta(node, "namespace").unwrap_or_default().to_string();
+        let path = config::generated_path(template, source_path, &name, &kind, &namespace);
+        let slot = next_index.entry(path.clone()).or_insert(0);
+        let index = slot.to_string();
+        *slot += 1;
+        for key in [PATH, LEGACY_PATH] {
+            set_annotation(node, key, &path);
+        }
+        for key in [INDEX, LEGACY_INDEX] {
+            set_annotation(node, key, &index);
+        }
+    }
+}
+
+/// Copies the source's annotations onto its workload: the user's always, the
+/// orchestrators' (path, index, id) only when the workload replaces the source.
+fn carry_annotations(source: &Node, job: &mut Node, with_orchestrator: bool) {
+    let Some(entries) = source
+        .get_path(&["metadata", "annotations"])
+        .and_then(Node::as_map)
+    else {
+        return;
+    };
+    for (k, v) in entries {
+        let Some(key) = k.scalar_text() else { continue };
+        if key == LOCAL_CONFIG || key == "config.kubernetes.io/function" {
+            continue;
+        }
+        if is_orchestrator_annotation(key) && !with_orchestrator {
+            continue;
+        }
+        if let Some(annotations) = job
+            .map_entry("metadata")
+            .and_then(|m| m.map_entry("annotations"))
+        {
+            annotations.set(key, v.clone());
+        }
+    }
+}
+
+fn raw_ref(item: &Item) -> Option<ResourceRef> {
+    Some(ResourceRef {
+        api_version: "polyaxon".into(),
+        kind: item
+            .node
+            .get("kind")
+            .and_then(Node::as_str)
+            .unwrap_or("component")
+            .to_string(),
+        name: item
+            .node
+            .get("name")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default()
+            .to_string(),
+        namespace: None,
+    })
+}
+
+/// A valid Job name from a Polyaxon name: lowercase, `_` → `-`.
+fn job_name_from(polyaxon_name: &str) -> String {
+    polyaxon_name.to_ascii_lowercase().replace('_', "-")
+}
+
+fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
+    let mut diag = Diag::default();
+    let node = &item.node;
+    let (spec, spec_path) = if item.raw_polyaxon {
+        (Some(node), "")
+    } else {
+        (node.get("spec"), "spec")
+    };
+    let Some(spec) = spec else {
+        diag.error(
+            "spec",
+            "a PolyaxonOperation needs a spec: the Polyaxon file",
+        );
+        return (None, diag);
+    };
+    let job = polyaxon::read(spec, spec_path, &mut diag);
+
+    let name = if item.raw_polyaxon {
+        let polyaxon_name = node.get("name").and_then(Node::scalar_text);
+        match polyaxon_name {
+            Some(n) => {
+                let name = job_name_from(n);
+                if name != n {
+                    diag.warning(
+                        "name",
+                        format!("the Polyaxon name \"{n}\" becomes the Job name \"{name}\""),
+                    );
+                }
+                name
+            }
+            None => item
+                .origin
+                .as_ref()
+                .and_then(|o| o.path.rsplit('/').next())
+                .map(|f| job_name_from(f.split('.').next().unwrap_or(f)))
+                .unwrap_or_default(),
+        }
+    } else {
+        meta(node, "name").unwrap_or_default().to_string()
+    };
+    let name_path = if item.raw_polyaxon {
+        "name"
+    } else {
+        "metadata.name"
+    };
+    if let Err(e) = validate::dns_label(&name) {
+        diag.error(name_path, format!("the Job name \"{name}\" {e}"));
+    }
+
+    let wrapper_ns = if item.raw_polyaxon {
+        None
+    } else {
+        meta(node, "namespace")
+    };
+    let spec_ns = job.as_ref().and_then(|j| j.namespace.clone());
+    let spec_ns = spec_ns.as_deref();
+    if let (Some(a), Some(b)) = (wrapper_ns, spec_ns)
+        && a != b
+    {
+        diag.error(
+            &diag::child(spec_path, "namespace"),
+            format!("namespace \"{b}\" differs from metadata.namespace \"{a}\""),
+        );
+    }
+    let namespace = wrapper_ns
+        .or(spec_ns)
+        .or(config.defaults.namespace.as_deref())
+        .map(str::to_string);
+
+    let Some(job) = job.filter(|_| !diag.has_errors()) else {
+        return (None, diag);
+    };
+    let labels: Vec<(Node, Node)> = if item.raw_polyaxon {
+        Vec::new()
+    } else {
+        node.get_path(&["metadata", "labels"])
+            .and_then(Node::as_map)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let annotations: Vec<(Node, Node)> = if item.raw_polyaxon {
+        Vec::new()
+    } else {
+        node.get_path(&["metadata", "annotations"])
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| {
+                k.scalar_text()
+                    .is_some_and(|k| !is_orchestrator_annotation(k) && k != SOURCE)
+            })
+            .cloned()
+            .collect()
+    };
+    let target = job::Target {
+        name: &name,
+        namespace: namespace.as_deref(),
+        labels: &labels,
+        annotations: &annotations,
+    };
+    let built = job::build(&job, &target, &config.defaults);
+    if let Err(e) = job::check(&built) {
+        diag.error(
+            spec_path,
+            format!("the generated Job is not a valid batch/v1 Job: {e}"),
+        );
+        return (None, diag);
+    }
+    (Some(built), diag)
+}
+
+/// Is this node an empty placeholder (a `~` document)?
+pub fn is_empty_document(node: &Node) -> bool {
+    matches!(&node.value, Value::Scalar(_)) && node.is_null()
+}

@@ -2,7 +2,7 @@
 //! Strings are quoted whenever a YAML 1.1 or 1.2 reader (kubectl's go-yaml v2,
 //! kyaml's yaml.v3, PyYAML) could read them as anything but that string.
 
-use super::node::{Node, Scalar, Style, Value};
+use super::node::{Node, Style, Value};
 
 /// Writes one node as a document body (no `---`).
 pub fn write_document(out: &mut String, node: &Node) {
@@ -174,7 +174,11 @@ pub fn is_safe_plain(text: &str) -> bool {
         return false;
     }
     if !text.chars().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '/' | ':' | '=' | '+' | '@' | ',' | '(' | ')')
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '-' | '_' | '.' | '/' | ':' | '=' | '+' | '@' | ',' | '(' | ')'
+            )
     }) {
         return false;
     }
@@ -191,7 +195,10 @@ pub fn is_safe_plain(text: &str) -> bool {
 }
 
 fn single_ok(text: &str) -> bool {
-    !text.contains('\n') && text.chars().all(|c| !c.is_control() && !is_special_unicode(c))
+    !text.contains('\n')
+        && text
+            .chars()
+            .all(|c| !c.is_control() && !is_special_unicode(c))
         && !text.starts_with(' ')
         && !text.ends_with(' ')
 }
@@ -203,7 +210,9 @@ fn literal_ok(text: &str) -> bool {
         && text
             .chars()
             .all(|c| c == '\n' || (!c.is_control() && !is_special_unicode(c)))
-        && text.split('\n').all(|line| !line.ends_with([' ', '\t']) && !line.starts_with('\t'))
+        && text
+            .split('\n')
+            .all(|line| !line.ends_with([' ', '\t']) && !line.starts_with('\t'))
 }
 
 fn is_special_unicode(c: char) -> bool {
@@ -259,15 +268,6 @@ pub fn write_double(out: &mut String, text: &str) {
         }
     }
     out.push('"');
-}
-
-/// Scalar for text we generate: plain when safe, else double-quoted.
-pub fn scalar_for(text: &str) -> Scalar {
-    Scalar {
-        text: text.to_string(),
-        style: Style::DoubleQuoted,
-        tag: None,
-    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,12 @@ pub enum Resolved<'a> {
     Str(&'a str),
 }
 
+impl Default for Node {
+    fn default() -> Self {
+        Node::map()
+    }
+}
+
 impl Node {
     pub fn new(value: Value) -> Self {
         Node { value, line: 0 }
@@ -287,7 +293,9 @@ fn is_core_float(text: &str) -> bool {
     };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let mantissa_ok = match frac_part {
-        Some(frac) => all_digits(int_part) && all_digits(frac) && !(int_part.is_empty() && frac.is_empty()),
+        Some(frac) => {
+            all_digits(int_part) && all_digits(frac) && !(int_part.is_empty() && frac.is_empty())
+        }
         None => !int_part.is_empty() && all_digits(int_part),
     };
     let exponent_ok = exponent.is_none_or(|e| {

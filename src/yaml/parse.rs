@@ -107,7 +107,10 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                 if documents.len() >= limits.max_documents {
                     return Err(YamlError::at(
                         &span,
-                        format!("more than {} documents (--max-documents)", limits.max_documents),
+                        format!(
+                            "more than {} documents (--max-documents)",
+                            limits.max_documents
+                        ),
                     ));
                 }
                 let end = span.end.byte_offset().unwrap_or(text.len());
@@ -217,7 +220,10 @@ fn check_depth(stack: &[Frame], limits: &Limits, span: &Span) -> Result<(), Yaml
     if stack.len() >= limits.max_depth {
         return Err(YamlError::at(
             span,
-            format!("nesting deeper than {} levels (--max-depth)", limits.max_depth),
+            format!(
+                "nesting deeper than {} levels (--max-depth)",
+                limits.max_depth
+            ),
         ));
     }
     Ok(())
@@ -285,7 +291,10 @@ mod tests {
         let root = docs[0].root.as_ref().expect("root");
         assert_eq!(root.get("a").and_then(Node::as_str), Some("yes"));
         assert_eq!(root.get("b").and_then(Node::as_str), Some("yes"));
-        assert_eq!(root.get("b").and_then(|n| n.as_scalar()?.yaml11_bool()), Some(true));
+        assert_eq!(
+            root.get("b").and_then(|n| n.as_scalar()?.yaml11_bool()),
+            Some(true)
+        );
         assert_eq!(root.get("b").map(|n| n.line), Some(2));
     }
 

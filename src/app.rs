@@ -1,0 +1,364 @@
+//! The pipeline for each mode: read → config → convert → write.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, LimitArgs, RenderArgs};
+use crate::config::{self, Config};
+use crate::convert::{self, Item, LOCAL_CONFIG};
+use crate::read::{self, Envelope, SourceFile};
+use crate::results::{Finding, has_errors};
+use crate::write;
+use crate::yaml::Node;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERRORS: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// Standard streams, passed in so tests can drive the whole program.
+pub struct Io<'a> {
+    pub stdin: &'a mut dyn Read,
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+    pub stdin_is_terminal: bool,
+}
+
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>, io: &mut Io<'_>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                io.stderr.write_all(text.as_bytes())
+            } else {
+                io.stdout.write_all(text.as_bytes())
+            };
+            return code;
+        }
+    };
+    match &cli.command {
+        Some(Command::Render(args)) => render(args, io),
+        None => match &cli.config_file {
+            Some(file) if file.is_file() => legacy_plugin(file, &cli, io),
+            Some(file) => {
+                let word = file.display().to_string();
+                let hint = crate::results::did_you_mean(&word, ["render"])
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    io.stderr,
+                    "error: `{word}` is neither a subcommand nor a config file{hint}\n\nRun `polyaxon-krm --help` for usage."
+                );
+                EXIT_USAGE
+            }
+            None if io.stdin_is_terminal => {
+                let _ = writeln!(
+                    io.stderr,
+                    "error: expected a ResourceList on stdin (polyaxon-krm is a KRM function)\n\nRun `polyaxon-krm --help` for usage."
+                );
+                EXIT_USAGE
+            }
+            None => krm_function(&cli.limits, io),
+        },
+    }
+}
+
+fn read_all(io: &mut Io<'_>, limits: &LimitArgs) -> Result<Vec<u8>, Finding> {
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(limits.max_input_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    io.stdin
+        .take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Finding::error(format!("cannot read stdin: {e}")))?;
+    Ok(bytes)
+}
+
+/// Writes output, then the messages, and gives the exit code.
+fn finish(io: &mut Io<'_>, output: &str, results: &[Finding]) -> i32 {
+    let _ = io.stderr.write_all(write::messages(results).as_bytes());
+    if io
+        .stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| io.stdout.flush())
+        .is_err()
+    {
+        let _ = writeln!(io.stderr, "error: cannot write to stdout");
+        return EXIT_ERRORS;
+    }
+    if has_errors(results) {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// An input we could not even read: an empty list and the error, exit 1.
+fn unreadable(io: &mut Io<'_>, findings: &[Finding]) -> i32 {
+    let output = write::resource_list(
+        "config.kubernetes.io/v1",
+        "ResourceList",
+        Vec::new(),
+        findings,
+    );
+    finish(io, &output, findings);
+    EXIT_ERRORS
+}
+
+fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
+    let bytes = match read_all(io, limits) {
+        Ok(b) => b,
+        Err(f) => return unreadable(io, &[f]),
+    };
+    let text = match read::decode(&bytes, limits.max_input_bytes) {
+        Ok(t) => t,
+        Err(f) => return unreadable(io, &[f]),
+    };
+    let input = match read::read_krm(text, &limits.yaml()) {
+        Ok(i) => i,
+        Err(findings) => return unreadable(io, &findings),
+    };
+    let (config, mut results) = resolve_config(input.function_config.as_ref(), &input.items);
+    let (items, more) = convert_or_keep(input.items, config.as_ref());
+    results.extend(more);
+    let output = write::krm_output(&input.envelope, items, &results);
+    finish(io, &output, &results)
+}
+
+fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
+    let limits = &cli.limits;
+    let mut results = Vec::new();
+    if !cli.plugin_args.is_empty() {
+        results.push(Finding::warning(format!(
+            "plugin arguments {:?} ignored: configure RenderPolyaxon fields instead",
+            cli.plugin_args
+        )));
+    }
+    let config_node = match read::read_config_file(file, &limits.yaml()) {
+        Ok(n) => n,
+        Err(f) => {
+            let _ = writeln!(io.stderr, "{f}");
+            return EXIT_ERRORS;
+        }
+    };
+    let bytes = match read_all(io, limits) {
+        Ok(b) => b,
+        Err(f) => {
+            let _ = writeln!(io.stderr, "{f}");
+            return EXIT_ERRORS;
+        }
+    };
+    let input = match read::decode(&bytes, limits.max_input_bytes)
+        .map_err(|f| vec![f])
+        .and_then(|t| read::read_krm(t, &limits.yaml()))
+    {
+        Ok(i) => i,
+        Err(findings) => {
+            let _ = io.stderr.write_all(write::messages(&findings).as_bytes());
+            return EXIT_ERRORS;
+        }
+    };
+    let (config, more) = resolve_config(Some(&config_node), &input.items);
+    results.extend(more);
+    let (items, more) = convert_or_keep(input.items, config.as_ref());
+    results.extend(more);
+    // kustomize reads a plain stream back, whatever it sent.
+    let output = write::krm_output(&Envelope::Stream, items, &results);
+    finish(io, &output, &results)
+}
+
+fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
+    let limits = &args.limits;
+    let fail = |io: &mut Io<'_>, findings: &[Finding]| {
+        let _ = io.stderr.write_all(write::messages(findings).as_bytes());
+        EXIT_ERRORS
+    };
+    let mut files: Vec<SourceFile> = Vec::new();
+    let mut paths = Vec::new();
+    for path in &args.paths {
+        if path.as_os_str() == "-" {
+            let bytes = match read_all(io, limits) {
+                Ok(b) => b,
+                Err(f) => return fail(io, &[f]),
+            };
+            match read::decode(&bytes, limits.max_input_bytes) {
+                Ok(text) => files.push(SourceFile {
+                    path: "<stdin>".into(),
+                    text: text.to_string(),
+                }),
+                Err(f) => return fail(io, &[f]),
+            }
+        } else {
+            paths.push(path.clone());
+        }
+    }
+    let found = match read::collect_files(&paths, &args.exclude) {
+        Ok(f) => f,
+        Err(f) => return fail(io, &[f]),
+    };
+    for path in found {
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => return fail(io, &[Finding::error(format!("cannot read {shown}: {e}"))]),
+        };
+        match read::decode(&bytes, limits.max_input_bytes) {
+            Ok(text) => files.push(SourceFile {
+                path: shown,
+                text: text.to_string(),
+            }),
+            Err(f) => return fail(io, &[Finding::error(format!("{shown}: {}", f.message))]),
+        }
+    }
+    let items = match read::read_files(&files, &limits.yaml()) {
+        Ok(items) => items,
+        Err(findings) => return fail(io, &findings),
+    };
+    let config_node = match &args.config {
+        Some(path) => match read::read_config_file(path, &limits.yaml()) {
+            Ok(n) => Some(n),
+            Err(f) => return fail(io, &[f]),
+        },
+        None => None,
+    };
+    let (config, mut results) = resolve_config(config_node.as_ref(), &items);
+    let config = config.map(|mut c| {
+        if c.defaults.namespace.is_none() {
+            c.defaults.namespace.clone_from(&args.namespace);
+        }
+        c
+    });
+    let (items, more) = convert_or_keep(items, config.as_ref());
+    results.extend(more);
+    if has_errors(&results) {
+        return fail(io, &results);
+    }
+    let applied: Vec<Node> = items
+        .into_iter()
+        .filter(|n| convert::annotation(n, LOCAL_CONFIG) != Some("true"))
+        .collect();
+    finish(io, &write::stream(&applied), &results)
+}
+
+/// Picks the one function config among the functionConfig and the
+/// RenderPolyaxon items. The same object twice (kpt render sends it both
+/// ways) is one config; two different ones are an error.
+fn resolve_config(
+    function_config: Option<&Node>,
+    items: &[Item],
+) -> (Option<Config>, Vec<Finding>) {
+    let mut candidates: Vec<&Node> = Vec::new();
+    if let Some(fc) = function_config {
+        if !config::is_config_object(fc) {
+            let kind = fc.get("kind").and_then(Node::as_str).unwrap_or("?");
+            return (
+                None,
+                vec![
+                    Finding::error(format!(
+                        "the function config is a {kind}; expected RenderPolyaxon ({}) or a ConfigMap",
+                        config::GROUP_VERSION
+                    ))
+                    .on(convert::resource_ref(fc), None),
+                ],
+            );
+        }
+        candidates.push(fc);
+    }
+    for item in items {
+        if item.node.get("kind").and_then(Node::as_str) == Some("RenderPolyaxon")
+            && item.node.get("apiVersion").and_then(Node::as_str) == Some(config::GROUP_VERSION)
+        {
+            candidates.push(&item.node);
+        }
+    }
+    let mut distinct: Vec<&Node> = Vec::new();
+    for c in candidates {
+        if !distinct.iter().any(|d| same_config(d, c)) {
+            distinct.push(c);
+        }
+    }
+    // kpt's default functionConfig is an empty ConfigMap: no config at all.
+    if distinct.len() > 1 {
+        distinct.retain(|c| !is_empty_configmap(c));
+    }
+    match distinct.as_slice() {
+        [] => (Some(Config::default()), Vec::new()),
+        [one] => match config::load(one) {
+            Ok(c) => (Some(c), Vec::new()),
+            Err(findings) => {
+                let resource = convert::resource_ref(one);
+                (
+                    None,
+                    findings
+                        .into_iter()
+                        .map(|f| f.on(resource.clone(), None))
+                        .collect(),
+                )
+            }
+        },
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .filter_map(|n| convert::resource_ref(n))
+                .map(|r| format!("{}/{}", r.kind, r.name))
+                .collect();
+            (
+                None,
+                vec![Finding::error(format!(
+                    "more than one function config ({}); keep one RenderPolyaxon",
+                    names.join(", ")
+                ))],
+            )
+        }
+    }
+}
+
+fn is_empty_configmap(node: &Node) -> bool {
+    node.get("kind").and_then(Node::as_str) == Some("ConfigMap")
+        && node
+            .get("data")
+            .and_then(Node::as_map)
+            .is_none_or(Vec::is_empty)
+}
+
+/// Equal but for the orchestrators' bookkeeping annotations.
+fn same_config(a: &Node, b: &Node) -> bool {
+    let strip = |n: &Node| {
+        let mut n = n.clone();
+        if let Some(annotations) = n.get_mut("metadata").and_then(|m| m.get_mut("annotations"))
+            && let Some(entries) = annotations.as_map_mut()
+        {
+            entries.retain(|(k, _)| {
+                let k = k.scalar_text().unwrap_or_default();
+                !(k.starts_with("config.kubernetes.io/")
+                    || k.starts_with("internal.config.kubernetes.io/")
+                    || k.starts_with("config.k8s.io/")
+                    || k.starts_with("kustomize.config.k8s.io/"))
+            });
+        }
+        crate::yaml::to_json(&n)
+    };
+    strip(a) == strip(b)
+}
+
+/// Converts with a good config; with a bad one, keeps every item as it was.
+fn convert_or_keep(items: Vec<Item>, config: Option<&Config>) -> (Vec<Node>, Vec<Finding>) {
+    match config {
+        Some(config) => {
+            let outcome = convert::convert(items, config);
+            (outcome.items, outcome.results)
+        }
+        None => (
+            items
+                .into_iter()
+                .filter(|i| !i.raw_polyaxon)
+                .map(|i| i.node)
+                .collect(),
+            Vec::new(),
+        ),
+    }
+}

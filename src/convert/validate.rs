@@ -1,0 +1,316 @@
+//! Checks the API server would make, made here first with a field path.
+
+use super::diag::{Diag, child, index};
+use super::polyaxon::JobSpec;
+use crate::yaml::Node;
+
+/// RFC 1123 label: Container, Volume and Namespace names.
+pub fn dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!(
+            "must be at most 63 characters (has {})",
+            name.len()
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("must consist of lower case letters, digits and '-'".into());
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// RFC 1123 subdomain: Secret, ConfigMap, ServiceAccount, PVC names.
+pub fn dns_subdomain(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 253 {
+        return Err(format!(
+            "must be at most 253 characters (has {})",
+            name.len()
+        ));
+    }
+    for part in name.split('.') {
+        if part.is_empty()
+            || !part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || part.starts_with('-')
+            || part.ends_with('-')
+        {
+            return Err(
+                "must consist of lower case letters, digits, '-' and '.', and start and end with a letter or digit"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn label_value(value: &str) -> Result<(), String> {
+    if value.len() > 63 {
+        return Err("a label value must be at most 63 characters".into());
+    }
+    let ok_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    let bytes = value.as_bytes();
+    if !bytes.iter().all(|b| ok_char(*b))
+        || bytes.first().is_some_and(|b| !b.is_ascii_alphanumeric())
+        || bytes.last().is_some_and(|b| !b.is_ascii_alphanumeric())
+    {
+        return Err("a label value must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric".into());
+    }
+    Ok(())
+}
+
+pub fn labels(entries: &[(Node, Node)], path: &str, diag: &mut Diag) {
+    for (k, v) in entries {
+        let key = k.scalar_text().unwrap_or_default();
+        if let Some(value) = v.scalar_text()
+            && let Err(e) = label_value(value)
+        {
+            diag.error(&child(path, key), format!("\"{value}\": {e}"));
+        }
+    }
+}
+
+/// Environment variable names: Kubernetes ≥ 1.34 accepts any printable ASCII
+/// but `=`; older clusters want a C identifier.
+fn env_name(name: &str, path: &str, diag: &mut Diag) {
+    if name.is_empty() || name.contains('=') || !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        diag.error(
+            path,
+            format!(
+                "\"{name}\" is not a valid environment variable name (printable ASCII without '=')"
+            ),
+        );
+    } else if name.starts_with(|c: char| c.is_ascii_digit())
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        diag.warning(
+            path,
+            format!("\"{name}\" is not a C identifier: clusters before Kubernetes 1.34 reject it (RelaxedEnvironmentVariableValidation)"),
+        );
+    }
+}
+
+fn reference_name(node: Option<&Node>, what: &str, path: &str, diag: &mut Diag) {
+    if let Some(name) = node.and_then(Node::as_str)
+        && let Err(e) = dns_subdomain(name)
+    {
+        diag.error(path, format!("\"{name}\" is not a valid {what} name: {e}"));
+    }
+}
+
+/// Names and references across the pod: container names, volume names,
+/// mounts that point at declared volumes, absolute mount paths, the names of
+/// referenced Secrets and ConfigMaps.
+pub fn pod_references(job: &JobSpec, run_path: &str, diag: &mut Diag) {
+    let volumes_path = child(run_path, "volumes");
+    let mut volume_names: Vec<&str> = Vec::new();
+    for (i, volume) in job.volumes.iter().enumerate() {
+        let at = index(&volumes_path, i);
+        match volume.get("name").and_then(Node::as_str) {
+            Some(name) => {
+                if let Err(e) = dns_label(name) {
+                    diag.error(&child(&at, "name"), format!("volume name \"{name}\" {e}"));
+                }
+                if volume_names.contains(&name) {
+                    diag.error(
+                        &child(&at, "name"),
+                        format!("two volumes are named \"{name}\""),
+                    );
+                }
+                volume_names.push(name);
+            }
+            None => diag.error(&at, "a volume needs a name"),
+        }
+        reference_name(
+            volume.get_path(&["secret", "secretName"]),
+            "Secret",
+            &child(&at, "secret.secretName"),
+            diag,
+        );
+        reference_name(
+            volume.get_path(&["configMap", "name"]),
+            "ConfigMap",
+            &child(&at, "configMap.name"),
+            diag,
+        );
+        reference_name(
+            volume.get_path(&["persistentVolumeClaim", "claimName"]),
+            "PersistentVolumeClaim",
+            &child(&at, "persistentVolumeClaim.claimName"),
+            diag,
+        );
+    }
+    if job.shm {
+        volume_names.push("shm");
+    }
+    let mut containers: Vec<(String, &Node)> = vec![(child(run_path, "container"), &job.container)];
+    containers.extend(
+        job.sidecars
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (index(&child(run_path, "sidecars"), i), c)),
+    );
+    containers.extend(
+        job.init_containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (child(&index(&child(run_path, "init"), i), "container"), c)),
+    );
+    let mut container_names: Vec<&str> = Vec::new();
+    for (path, container) in &containers {
+        if let Some(name) = container.get("name").and_then(Node::as_str) {
+            if let Err(e) = dns_label(name) {
+                diag.error(
+                    &child(path, "name"),
+                    format!("container name \"{name}\" {e}"),
+                );
+            } else if container_names.contains(&name) {
+                diag.error(
+                    &child(path, "name"),
+                    format!("two containers are named \"{name}\""),
+                );
+            }
+            container_names.push(name);
+        }
+        check_container(container, path, &volume_names, diag);
+    }
+}
+
+fn check_container(container: &Node, path: &str, volume_names: &[&str], diag: &mut Diag) {
+    let mounts_path = child(path, "volumeMounts");
+    let mut mount_paths: Vec<&str> = Vec::new();
+    for (i, mount) in container
+        .get("volumeMounts")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = index(&mounts_path, i);
+        if let Some(name) = mount.get("name").and_then(Node::as_str)
+            && !volume_names.contains(&name)
+        {
+            let known = if volume_names.is_empty() {
+                "none is declared".to_string()
+            } else {
+                format!("declared: {}", volume_names.join(", "))
+            };
+            diag.error(
+                &child(&at, "name"),
+                format!("no volume named \"{name}\" in run.volumes ({known})"),
+            );
+        }
+        if let Some(mount_path) = mount.get("mountPath").and_then(Node::as_str) {
+            if !mount_path.starts_with('/') {
+                diag.error(
+                    &child(&at, "mountPath"),
+                    format!("mountPath \"{mount_path}\" must be an absolute path"),
+                );
+            } else if mount_paths.contains(&mount_path) {
+                diag.error(
+                    &child(&at, "mountPath"),
+                    format!("two volumes are mounted at \"{mount_path}\""),
+                );
+            }
+            mount_paths.push(mount_path);
+        }
+        if let Some(sub) = mount.get("subPath").and_then(Node::as_str)
+            && (sub.starts_with('/') || sub.split('/').any(|p| p == ".."))
+        {
+            diag.error(
+                &child(&at, "subPath"),
+                format!("subPath \"{sub}\" must be relative and must not contain '..'"),
+            );
+        }
+    }
+    let env_path = child(path, "env");
+    for (i, env) in container
+        .get("env")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = index(&env_path, i);
+        match env.get("name").and_then(Node::scalar_text) {
+            Some(name) => env_name(name, &child(&at, "name"), diag),
+            None => diag.error(&at, "an env entry needs a name"),
+        }
+        reference_name(
+            env.get_path(&["valueFrom", "secretKeyRef", "name"]),
+            "Secret",
+            &child(&at, "valueFrom.secretKeyRef.name"),
+            diag,
+        );
+        reference_name(
+            env.get_path(&["valueFrom", "configMapKeyRef", "name"]),
+            "ConfigMap",
+            &child(&at, "valueFrom.configMapKeyRef.name"),
+            diag,
+        );
+    }
+    let from_path = child(path, "envFrom");
+    for (i, from) in container
+        .get("envFrom")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = index(&from_path, i);
+        let secret = from.get("secretRef").filter(|n| !n.is_null());
+        let config_map = from.get("configMapRef").filter(|n| !n.is_null());
+        match (secret, config_map) {
+            (Some(_), Some(_)) => diag.error(
+                &at,
+                "envFrom entry has both secretRef and configMapRef; use one per entry",
+            ),
+            (None, None)
+                if !diag
+                    .findings
+                    .iter()
+                    .any(|f| f.field.as_deref() == Some(at.as_str())) =>
+            {
+                diag.error(&at, "envFrom entry needs secretRef or configMapRef");
+            }
+            _ => {}
+        }
+        reference_name(
+            secret.and_then(|s| s.get("name")),
+            "Secret",
+            &child(&at, "secretRef.name"),
+            diag,
+        );
+        reference_name(
+            config_map.and_then(|s| s.get("name")),
+            "ConfigMap",
+            &child(&at, "configMapRef.name"),
+            diag,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(dns_label("main").is_ok());
+        assert!(dns_label("my_ssh_secret").is_err());
+        assert!(dns_subdomain("new_sa").is_err());
+        assert!(dns_subdomain("a.b-c").is_ok());
+        assert!(dns_subdomain("").is_err());
+    }
+}

@@ -1,0 +1,343 @@
+//! Input: a ResourceList (any apiVersion, or `kind: List`), a bare stream, or
+//! files and folders for `render`. Turns text into [`Item`]s.
+
+use std::path::{Path, PathBuf};
+
+use crate::convert::{Item, Origin};
+use crate::results::{FileRef, Finding};
+use crate::yaml::{self, Limits, Node};
+
+/// How the items arrived, so the output can answer in kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    ResourceList { api_version: String, kind: String },
+    Stream,
+}
+
+#[derive(Debug)]
+pub struct Input {
+    pub envelope: Envelope,
+    pub items: Vec<Item>,
+    pub function_config: Option<Node>,
+}
+
+pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<&str, Finding> {
+    if bytes.len() > max_bytes {
+        return Err(Finding::error(format!(
+            "the input is {} bytes, over the limit of {max_bytes} (--max-input-bytes)",
+            bytes.len()
+        )));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        Finding::error(format!(
+            "the input is not UTF-8 (invalid byte at offset {}); YAML for Kubernetes must be UTF-8",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Reads what the KRM orchestrators (or a pipe) send.
+pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
+    let docs = yaml::parse_stream(text, limits)
+        .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
+    let roots: Vec<(usize, Node)> = docs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.root.filter(|r| !r.is_null()).map(|r| (i + 1, r)))
+        .collect();
+    if roots.is_empty() {
+        return Err(vec![Finding::error(
+            "no input: expected a ResourceList (or a stream of Kubernetes objects) on stdin",
+        )]);
+    }
+    if let [(_, root)] = roots.as_slice()
+        && let Some(kind @ ("ResourceList" | "List")) = root.get("kind").and_then(Node::as_str)
+        && (root.get("items").is_some() || root.get("functionConfig").is_some())
+    {
+        return read_resource_list(root, kind);
+    }
+    let mut findings = Vec::new();
+    let mut items = Vec::new();
+    for (document, root) in roots {
+        if root.as_map().is_some() {
+            items.push(Item::new(root));
+        } else {
+            findings.push(Finding::error(format!(
+                "document {document} of the input is not a Kubernetes object (a mapping)"
+            )));
+        }
+    }
+    if findings.is_empty() {
+        Ok(Input {
+            envelope: Envelope::Stream,
+            items,
+            function_config: None,
+        })
+    } else {
+        Err(findings)
+    }
+}
+
+fn read_resource_list(root: &Node, kind: &str) -> Result<Input, Vec<Finding>> {
+    let api_version = root
+        .get("apiVersion")
+        .and_then(Node::as_str)
+        .unwrap_or("config.kubernetes.io/v1")
+        .to_string();
+    let mut findings = Vec::new();
+    let mut items = Vec::new();
+    match root.get("items") {
+        None => {}
+        Some(list) if list.is_null() => {}
+        Some(list) => match list.as_seq() {
+            Some(list) => {
+                for (i, item) in list.iter().enumerate() {
+                    if item.as_map().is_some() {
+                        items.push(Item::new(item.clone()));
+                    } else {
+                        findings.push(
+                            Finding::error("an item is not a Kubernetes object (a mapping)")
+                                .at(format!("items[{i}]")),
+                        );
+                    }
+                }
+            }
+            None => findings.push(Finding::error("items must be a list").at("items")),
+        },
+    }
+    let function_config = root.get("functionConfig").filter(|n| !n.is_null()).cloned();
+    if let Some(fc) = &function_config
+        && fc.as_map().is_none()
+    {
+        findings.push(Finding::error("functionConfig must be an object").at("functionConfig"));
+    }
+    if findings.is_empty() {
+        Ok(Input {
+            envelope: Envelope::ResourceList {
+                api_version,
+                kind: kind.to_string(),
+            },
+            items,
+            function_config,
+        })
+    } else {
+        Err(findings)
+    }
+}
+
+/// Reads a config file (the legacy plugin's argument, or `render --config`).
+pub fn read_config_file(path: &Path, limits: &Limits) -> Result<Node, Finding> {
+    let file = FileRef {
+        path: path.display().to_string(),
+        index: 0,
+        document: None,
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        Finding::error(format!("cannot read the config file: {e}")).on(None, Some(file.clone()))
+    })?;
+    let text = decode(&bytes, usize::MAX).map_err(|f| f.on(None, Some(file.clone())))?;
+    let docs = yaml::parse_stream(text, limits).map_err(|e| {
+        Finding::error(format!("the config file is not valid YAML: {e}"))
+            .on(None, Some(file.clone()))
+    })?;
+    let mut roots = docs
+        .into_iter()
+        .filter_map(|d| d.root)
+        .filter(|r| !r.is_null());
+    match (roots.next(), roots.next()) {
+        (Some(root), None) if root.as_map().is_some() => Ok(root),
+        _ => Err(Finding::error(
+            "the config file must hold one object (RenderPolyaxon or ConfigMap)",
+        )
+        .on(None, Some(file))),
+    }
+}
+
+/// A file `render` reads, with its text kept for byte-exact output later.
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// Collects the files under `paths` (sorted, recursive), skipping Kptfiles,
+/// kustomizations, hidden folders and `exclude` globs.
+pub fn collect_files(paths: &[PathBuf], exclude: &[String]) -> Result<Vec<PathBuf>, Finding> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Finding::error(format!("cannot read {}: {e}", path.display())))?;
+        if meta.is_dir() {
+            walk(path, path, exclude, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    exclude: &[String],
+    out: &mut Vec<PathBuf>,
+) -> Result<(), Finding> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Finding::error(format!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if exclude
+            .iter()
+            .any(|g| glob_match(g, &relative) || glob_match(g, name))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            if !name.starts_with('.') {
+                walk(root, &path, exclude, out)?;
+            }
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
+            && !matches!(
+                name,
+                "Kptfile" | "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+            )
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `*` (within a path segment), `**` (across segments) and `?`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p {
+            [] => t.is_empty(),
+            [b'*', b'*', rest @ ..] => {
+                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+                (0..=t.len()).any(|i| go(rest, &t[i..]))
+            }
+            [b'*', rest @ ..] => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != b'/')
+                .any(|i| go(rest, &t[i..])),
+            [b'?', rest @ ..] => t.first().is_some_and(|&c| c != b'/') && go(rest, &t[1..]),
+            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+/// Is this document a raw Polyaxon file (no KRM envelope)?
+fn is_raw_polyaxon(node: &Node) -> bool {
+    node.get("apiVersion").is_none()
+        && (matches!(
+            node.get("kind").and_then(Node::as_str),
+            Some("component" | "operation")
+        ) || node.get("run").is_some())
+}
+
+/// Parses the documents of `render`'s files into items.
+pub fn read_files(files: &[SourceFile], limits: &Limits) -> Result<Vec<Item>, Vec<Finding>> {
+    let mut items = Vec::new();
+    let mut findings = Vec::new();
+    for file in files {
+        let docs = match yaml::parse_stream(&file.text, limits) {
+            Ok(docs) => docs,
+            Err(e) => {
+                findings.push(Finding::error(format!("not valid YAML: {e}")).on(
+                    None,
+                    Some(FileRef {
+                        path: file.path.clone(),
+                        index: 0,
+                        document: None,
+                    }),
+                ));
+                continue;
+            }
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            let Some(root) = doc.root.filter(|r| !r.is_null()) else {
+                continue;
+            };
+            let origin = Origin {
+                path: file.path.clone(),
+                document: i + 1,
+            };
+            let file_ref = FileRef {
+                path: file.path.clone(),
+                index: i,
+                document: Some(i + 1),
+            };
+            if root.as_map().is_none() {
+                findings.push(
+                    Finding::error("this document is not a Kubernetes object (a mapping)")
+                        .on(None, Some(file_ref)),
+                );
+                continue;
+            }
+            let raw = is_raw_polyaxon(&root);
+            if !raw && root.get("apiVersion").is_none() {
+                findings.push(
+                    Finding::error(
+                        "this document is neither a Kubernetes object (no apiVersion) nor a Polyaxon component or operation (no kind/run)",
+                    )
+                    .on(None, Some(file_ref)),
+                );
+                continue;
+            }
+            items.push(Item {
+                node: root,
+                origin: Some(origin),
+                raw_polyaxon: raw,
+            });
+        }
+    }
+    if findings.is_empty() {
+        Ok(items)
+    } else {
+        Err(findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.yaml", "a.yaml"));
+        assert!(!glob_match("*.yaml", "d/a.yaml"));
+        assert!(glob_match("**/a.yaml", "d/e/a.yaml"));
+        assert!(glob_match("**/a.yaml", "a.yaml"));
+        assert!(glob_match("tests/**", "tests/x/y.yaml"));
+    }
+
+    #[test]
+    fn detects_envelopes() {
+        let l = Limits::default();
+        let rl = read_krm(
+            "apiVersion: config.kubernetes.io/v1alpha1\nkind: ResourceList\nitems: []\n",
+            &l,
+        )
+        .expect("rl");
+        assert!(
+            matches!(rl.envelope, Envelope::ResourceList { ref api_version, .. } if api_version == "config.kubernetes.io/v1alpha1")
+        );
+        let json = read_krm(r#"{"kind":"List","apiVersion":"v1","items":[{"kind":"A","apiVersion":"v1","metadata":{"name":"x"}}]}"#, &l).expect("json");
+        assert_eq!(json.items.len(), 1);
+        let stream = read_krm("a: 1\n---\nb: 2\n", &l).expect("stream");
+        assert_eq!(stream.envelope, Envelope::Stream);
+        assert!(read_krm("", &l).is_err());
+        assert!(read_krm("just a scalar\n", &l).is_err());
+    }
+}

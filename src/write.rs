@@ -1,0 +1,45 @@
+//! Output: a ResourceList of the input's apiVersion, or a bare stream. Built
+//! completely in memory and written in one go: a half-written list makes kpt
+//! hide the real error.
+
+use crate::read::Envelope;
+use crate::results::Finding;
+use crate::yaml::{self, Node};
+
+pub fn resource_list(
+    api_version: &str,
+    kind: &str,
+    items: Vec<Node>,
+    results: &[Finding],
+) -> String {
+    let mut list = Node::map();
+    list.set("apiVersion", Node::string(api_version));
+    list.set("kind", Node::string(kind));
+    list.set("items", Node::seq(items));
+    if !results.is_empty() {
+        list.set(
+            "results",
+            Node::seq(results.iter().map(Finding::to_node).collect()),
+        );
+    }
+    yaml::to_string(&list)
+}
+
+pub fn stream(items: &[Node]) -> String {
+    yaml::write_stream(&items.iter().collect::<Vec<_>>())
+}
+
+/// What a KRM call answers: the list back in its envelope, with results.
+pub fn krm_output(envelope: &Envelope, items: Vec<Node>, results: &[Finding]) -> String {
+    match envelope {
+        Envelope::ResourceList { api_version, kind } => {
+            resource_list(api_version, kind, items, results)
+        }
+        Envelope::Stream => stream(&items),
+    }
+}
+
+/// Lines for stderr, one per result, in item order.
+pub fn messages(results: &[Finding]) -> String {
+    results.iter().map(|f| format!("{f}\n")).collect()
+}
