@@ -103,6 +103,7 @@ fn unreadable(io: &mut Io<'_>, findings: &[Finding]) -> i32 {
         "config.kubernetes.io/v1",
         "ResourceList",
         Vec::new(),
+        None,
         findings,
     );
     finish(io, &output, findings);
@@ -125,7 +126,12 @@ fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
     let (config, mut results) = resolve_config(input.function_config.as_ref(), &input.items);
     let (items, more) = convert_or_keep(input.items, config.as_ref());
     results.extend(more);
-    let output = write::krm_output(&input.envelope, items, &results);
+    let output = write::krm_output(
+        &input.envelope,
+        items,
+        input.function_config.as_ref(),
+        &results,
+    );
     finish(io, &output, &results)
 }
 
@@ -167,7 +173,7 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
     let (items, more) = convert_or_keep(input.items, config.as_ref());
     results.extend(more);
     // kustomize reads a plain stream back, whatever it sent.
-    let output = write::krm_output(&Envelope::Stream, items, &results);
+    let output = write::krm_output(&Envelope::Stream, items, None, &results);
     finish(io, &output, &results)
 }
 
@@ -214,10 +220,7 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
             Err(f) => return fail(io, &[Finding::error(format!("{shown}: {}", f.message))]),
         }
     }
-    let items = match read::read_files(&files, &limits.yaml()) {
-        Ok(items) => items,
-        Err(findings) => return fail(io, &findings),
-    };
+    let (items, mut results) = read::read_files(&files, &limits.yaml());
     let config_node = match &args.config {
         Some(path) => match read::read_config_file(path, &limits.yaml()) {
             Ok(n) => Some(n),
@@ -225,7 +228,8 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
         },
         None => None,
     };
-    let (config, mut results) = resolve_config(config_node.as_ref(), &items);
+    let (config, more) = resolve_config(config_node.as_ref(), &items);
+    results.extend(more);
     let config = config.map(|mut c| {
         if c.defaults.namespace.is_none() {
             c.defaults.namespace.clone_from(&args.namespace);

@@ -246,8 +246,10 @@ fn is_raw_polyaxon(node: &Node) -> bool {
         ) || node.get("run").is_some())
 }
 
-/// Parses the documents of `render`'s files into items.
-pub fn read_files(files: &[SourceFile], limits: &Limits) -> Result<Vec<Item>, Vec<Finding>> {
+/// Parses the documents of `render`'s files into items, and reports every
+/// document it cannot use (the others are still converted, so one run shows
+/// every problem).
+pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Finding>) {
     let mut items = Vec::new();
     let mut findings = Vec::new();
     for file in files {
@@ -266,12 +268,14 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> Result<Vec<Item>, Ve
             }
         };
         for (i, doc) in docs.into_iter().enumerate() {
+            let source = doc.source.clone();
             let Some(root) = doc.root.filter(|r| !r.is_null()) else {
                 continue;
             };
             let origin = Origin {
                 path: file.path.clone(),
                 document: i + 1,
+                source,
             };
             let file_ref = FileRef {
                 path: file.path.clone(),
@@ -285,11 +289,18 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> Result<Vec<Item>, Ve
                 );
                 continue;
             }
+            if root.get("apiVersion").is_none() && root.get("isPreset").is_some() {
+                findings.push(
+                    Finding::error("this is a Polyaxon preset (isPreset), not a component or operation: presets are not supported yet")
+                        .on(None, Some(file_ref)),
+                );
+                continue;
+            }
             let raw = is_raw_polyaxon(&root);
             if !raw && root.get("apiVersion").is_none() {
                 findings.push(
                     Finding::error(
-                        "this document is neither a Kubernetes object (no apiVersion) nor a Polyaxon component or operation (no kind/run)",
+                        "this document is neither a Kubernetes object (no apiVersion) nor a Polyaxon component or operation (no kind: component|operation, no run); a Polyaxon override fragment is not supported yet",
                     )
                     .on(None, Some(file_ref)),
                 );
@@ -302,11 +313,7 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> Result<Vec<Item>, Ve
             });
         }
     }
-    if findings.is_empty() {
-        Ok(items)
-    } else {
-        Err(findings)
-    }
+    (items, findings)
 }
 
 #[cfg(test)]

@@ -6,16 +6,22 @@ use crate::read::Envelope;
 use crate::results::Finding;
 use crate::yaml::{self, Node};
 
+/// The functionConfig is echoed back, as kyaml's framework does, so the
+/// output can be fed to the function again (`f(f(x))`).
 pub fn resource_list(
     api_version: &str,
     kind: &str,
     items: Vec<Node>,
+    function_config: Option<&Node>,
     results: &[Finding],
 ) -> String {
     let mut list = Node::map();
     list.set("apiVersion", Node::string(api_version));
     list.set("kind", Node::string(kind));
     list.set("items", Node::seq(items));
+    if let Some(fc) = function_config {
+        list.set("functionConfig", fc.clone());
+    }
     if !results.is_empty() {
         list.set(
             "results",
@@ -30,10 +36,15 @@ pub fn stream(items: &[Node]) -> String {
 }
 
 /// What a KRM call answers: the list back in its envelope, with results.
-pub fn krm_output(envelope: &Envelope, items: Vec<Node>, results: &[Finding]) -> String {
+pub fn krm_output(
+    envelope: &Envelope,
+    items: Vec<Node>,
+    function_config: Option<&Node>,
+    results: &[Finding],
+) -> String {
     match envelope {
         Envelope::ResourceList { api_version, kind } => {
-            resource_list(api_version, kind, items, results)
+            resource_list(api_version, kind, items, function_config, results)
         }
         Envelope::Stream => stream(&items),
     }

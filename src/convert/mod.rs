@@ -28,6 +28,8 @@ pub struct Origin {
     pub path: String,
     /// 1-based document number within the file.
     pub document: usize,
+    /// The document's bytes in its file, for byte-exact output of untouched documents.
+    pub source: std::ops::Range<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -335,14 +337,22 @@ fn raw_ref(item: &Item) -> Option<ResourceRef> {
             .and_then(Node::as_str)
             .unwrap_or("component")
             .to_string(),
-        name: item
-            .node
-            .get("name")
-            .and_then(Node::scalar_text)
-            .unwrap_or_default()
-            .to_string(),
+        name: raw_name(item),
         namespace: None,
     })
+}
+
+/// The name of a raw Polyaxon document: its `name`, else the file stem.
+fn raw_name(item: &Item) -> String {
+    match item.node.get("name").and_then(Node::scalar_text) {
+        Some(n) => n.to_string(),
+        None => item
+            .origin
+            .as_ref()
+            .and_then(|o| o.path.rsplit('/').next())
+            .map(|f| f.split('.').next().unwrap_or(f).to_string())
+            .unwrap_or_default(),
+    }
 }
 
 /// A valid Job name from a Polyaxon name: lowercase, `_` → `-`.
@@ -368,25 +378,15 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
     let job = polyaxon::read(spec, spec_path, &mut diag);
 
     let name = if item.raw_polyaxon {
-        let polyaxon_name = node.get("name").and_then(Node::scalar_text);
-        match polyaxon_name {
-            Some(n) => {
-                let name = job_name_from(n);
-                if name != n {
-                    diag.warning(
-                        "name",
-                        format!("the Polyaxon name \"{n}\" becomes the Job name \"{name}\""),
-                    );
-                }
-                name
-            }
-            None => item
-                .origin
-                .as_ref()
-                .and_then(|o| o.path.rsplit('/').next())
-                .map(|f| job_name_from(f.split('.').next().unwrap_or(f)))
-                .unwrap_or_default(),
+        let raw = raw_name(item);
+        let name = job_name_from(&raw);
+        if name != raw {
+            diag.warning(
+                "name",
+                format!("the Polyaxon name \"{raw}\" becomes the Job name \"{name}\""),
+            );
         }
+        name
     } else {
         meta(node, "name").unwrap_or_default().to_string()
     };

@@ -196,21 +196,42 @@ pub fn read(spec: &Node, path: &str, diag: &mut Diag) -> Option<JobSpec> {
     Some(job)
 }
 
-fn report_templates(node: &Node, path: &str, diag: &mut Diag) {
+/// One error per file for `{{ }}` templates, naming where they are.
+fn report_templates(spec: &Node, path: &str, diag: &mut Diag) {
+    let mut places = Vec::new();
+    find_templates(spec, path, &mut places);
+    if let Some(first) = places.first() {
+        let shown: Vec<&str> = places.iter().take(5).map(String::as_str).collect();
+        let more = places.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        diag.error(
+            first,
+            format!(
+                "templates ({{{{ ... }}}}) are not supported yet: params and template contexts come in a later release (used at {}{more})",
+                shown.join(", ")
+            ),
+        );
+    }
+}
+
+fn find_templates(node: &Node, path: &str, places: &mut Vec<String>) {
     match &node.value {
-        Value::Scalar(s) if s.text.contains("{{") || s.text.contains("{%") => diag.error(
-            path,
-            "templates ({{ ... }}) are not supported yet: params and template contexts come in a later release",
-        ),
+        Value::Scalar(s) if s.text.contains("{{") || s.text.contains("{%") => {
+            places.push(path.to_string())
+        }
         Value::Scalar(_) => {}
         Value::Seq(items, _) => {
             for (i, item) in items.iter().enumerate() {
-                report_templates(item, &index(path, i), diag);
+                find_templates(item, &index(path, i), places);
             }
         }
         Value::Map(entries, _) => {
             for (k, v) in entries {
-                report_templates(v, &child(path, k.scalar_text().unwrap_or_default()), diag);
+                find_templates(v, &child(path, k.scalar_text().unwrap_or_default()), places);
             }
         }
     }
@@ -557,19 +578,20 @@ fn read_environment(env: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) 
                 }
             }
             "securityContext" => {
-                if let Some(entries) = value.as_map() {
-                    for (k, _) in entries {
+                // Polyaxon validates this as a container SecurityContext and
+                // emits such fields at pod level, where Kubernetes drops them.
+                if let Some(entries) = value.as_map_mut() {
+                    entries.retain(|(k, _)| {
                         let k = k.scalar_text().unwrap_or_default();
-                        if !k8s::has_field(Kind::PodSecurityContext, k)
-                            && k8s::has_field(Kind::Container, "securityContext")
-                            && is_container_only_security_field(k)
-                        {
+                        let misplaced = !k8s::has_field(Kind::PodSecurityContext, k) && is_container_only_security_field(k);
+                        if misplaced {
                             diag.error(
                                 &child(&at, k),
                                 format!("\"{k}\" is a container securityContext field, not a pod one; move it to run.container.securityContext"),
                             );
                         }
-                    }
+                        !misplaced
+                    });
                 }
                 k8s::normalize(&mut value, Kind::PodSecurityContext, &at, diag);
                 job.pod_fields.push(((*field).to_string(), value));
@@ -677,6 +699,12 @@ fn read_termination(t: &Node, path: &str, out: &mut Termination, diag: &mut Diag
         out.max_retries = Some(n);
     }
     if let Some(n) = number("timeout", diag) {
+        if n == 0 {
+            diag.warning(
+                &child(path, "timeout"),
+                "timeout 0 becomes activeDeadlineSeconds 0, which stops the Job as soon as it starts",
+            );
+        }
         out.timeout = Some(n);
     }
     if let Some(n) = number("ttl", diag) {
