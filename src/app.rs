@@ -97,16 +97,11 @@ fn finish(io: &mut Io<'_>, output: &str, results: &[Finding]) -> i32 {
     }
 }
 
-/// An input we could not even read: an empty list and the error, exit 1.
+/// An input we could not even read: there is no list to give back, so
+/// nothing on stdout (never a successful-looking empty list), the errors on
+/// stderr, exit 1.
 fn unreadable(io: &mut Io<'_>, findings: &[Finding]) -> i32 {
-    let output = write::resource_list(
-        "config.kubernetes.io/v1",
-        "ResourceList",
-        Vec::new(),
-        None,
-        findings,
-    );
-    finish(io, &output, findings);
+    let _ = io.stderr.write_all(write::messages(findings).as_bytes());
     EXIT_ERRORS
 }
 
@@ -291,19 +286,15 @@ fn resolve_config(
     }
     match distinct.as_slice() {
         [] => (Some(Config::default()), Vec::new()),
-        [one] => match config::load(one) {
-            Ok(c) => (Some(c), Vec::new()),
-            Err(findings) => {
-                let resource = convert::resource_ref(one);
-                (
-                    None,
-                    findings
-                        .into_iter()
-                        .map(|f| f.on(resource.clone(), None))
-                        .collect(),
-                )
-            }
-        },
+        [one] => {
+            let (config, findings) = config::load(one);
+            let resource = convert::resource_ref(one);
+            let findings = findings
+                .into_iter()
+                .map(|f| f.on(resource.clone(), None))
+                .collect();
+            (Some(config), findings)
+        }
         many => {
             let names: Vec<String> = many
                 .iter()

@@ -2,7 +2,9 @@
 //! item, or the legacy plugin's config file) or a ConfigMap whose values are
 //! the same fields as YAML text. Loaded once, validated, then read-only.
 
+use crate::catalog::{self, Connection};
 use crate::convert::diag::child;
+use crate::policy::{self, Policy};
 use crate::results::{Finding, did_you_mean};
 use crate::yaml::{self, Limits, Node, Resolved};
 
@@ -32,13 +34,17 @@ pub const DEFAULT_OUTPUT_PATH: &str = "{dir}/{stem}.generated.yaml";
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
-    /// The connections catalog, in the Polyaxon agent's format.
-    pub connections: Vec<Node>,
+    /// The connections catalog, in the Polyaxon agent's format (valid entries).
+    pub connections: Vec<Connection>,
+    /// Names of catalog entries left out because they are invalid.
+    pub invalid_connections: Vec<String>,
+    /// False when the catalog itself could not be read.
+    pub catalog_unreadable: bool,
     pub presets: Option<Node>,
     pub defaults: Defaults,
     pub globals: Option<Node>,
     pub init: Option<Node>,
-    pub policy: Option<Node>,
+    pub policy: Option<Policy>,
     pub output: Output,
 }
 
@@ -87,8 +93,9 @@ pub fn is_config_object(node: &Node) -> bool {
 }
 
 /// Reads a `RenderPolyaxon` or a ConfigMap. Errors carry field paths from the
-/// object root.
-pub fn load(object: &Node) -> Result<Config, Vec<Finding>> {
+/// object root; what is wrong is left out of the config, so the items can
+/// still be checked against the rest.
+pub fn load(object: &Node) -> (Config, Vec<Finding>) {
     let mut findings = Vec::new();
     let kind = object
         .get("kind")
@@ -136,23 +143,27 @@ pub fn load(object: &Node) -> Result<Config, Vec<Finding>> {
             continue;
         }
         match key.as_str() {
-            "connections" => match value.as_seq() {
-                Some(list) => config.connections = list.clone(),
-                None => findings.push(Finding::error("expected a list of connections").at(path)),
-            },
+            "connections" => {
+                let (list, problems) = catalog::load(&value, &path);
+                config.invalid_connections = value
+                    .as_seq()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.get("name").and_then(Node::scalar_text))
+                    .filter(|n| !list.iter().any(|c| c.name == *n))
+                    .map(str::to_string)
+                    .collect();
+                config.catalog_unreadable = value.as_seq().is_none();
+                config.connections = list;
+                findings.extend(problems);
+            }
             "presets" => config.presets = Some(value),
             "globals" => config.globals = Some(value),
             "init" => config.init = Some(value),
             "policy" => {
-                if value.as_map().is_some_and(|m| !m.is_empty()) {
-                    findings.push(
-                        Finding::error(
-                            "policy is not enforced by this version; remove it rather than rely on a check that does not run",
-                        )
-                        .at(path),
-                    );
-                }
-                config.policy = Some(value);
+                let (p, problems) = policy::load(&value, &path);
+                config.policy = Some(p);
+                findings.extend(problems);
             }
             "defaults" => load_defaults(&value, &path, &mut config.defaults, &mut findings),
             "output" => load_output(&value, &path, &mut config.output, &mut findings),
@@ -173,11 +184,7 @@ pub fn load(object: &Node) -> Result<Config, Vec<Finding>> {
             }
         }
     }
-    if findings.is_empty() {
-        Ok(config)
-    } else {
-        Err(findings)
-    }
+    (config, findings)
 }
 
 fn unknown_keys(
@@ -341,24 +348,36 @@ mod tests {
 
     #[test]
     fn render_polyaxon_and_configmap_agree() {
-        let typed = load(&parse(
+        let (typed, findings) = load(&parse(
             "apiVersion: polyaxon-krm.dev/v1alpha1\nkind: RenderPolyaxon\nmetadata: {name: c}\ndefaults:\n  backoffLimit: 2\n",
-        ))
-        .expect("loads");
-        let cm = load(&parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  defaults: |\n    backoffLimit: \"2\"\n"))
-            .expect("loads");
+        ));
+        assert!(findings.is_empty());
+        let (cm, _) = load(&parse(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  defaults: |\n    backoffLimit: \"2\"\n",
+        ));
         assert_eq!(typed.defaults.backoff_limit, 2);
         assert_eq!(typed, cm);
     }
 
     #[test]
     fn unknown_field_has_a_hint() {
-        let err = load(&parse("kind: RenderPolyaxon\nconections: []\n")).expect_err("typo");
+        let (_, err) = load(&parse("kind: RenderPolyaxon\nconections: []\n"));
         assert!(
             err[0].message.contains("did you mean \"connections\""),
             "{}",
             err[0].message
         );
+    }
+
+    #[test]
+    fn shipped_samples_load() {
+        for text in [
+            include_str!("../function-config/render-polyaxon.yaml"),
+            include_str!("../function-config/configmap.yaml"),
+        ] {
+            let (_, findings) = load(&parse(text));
+            assert!(findings.is_empty(), "{findings:?}");
+        }
     }
 
     #[test]

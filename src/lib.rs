@@ -3,9 +3,12 @@
 //! [`convert`] (pure) → [`write`]; [`app`] wires it per mode.
 
 pub mod app;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod glob;
+pub mod policy;
 pub mod read;
 pub mod results;
 pub mod write;

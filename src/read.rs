@@ -198,7 +198,7 @@ fn walk(
             .replace('\\', "/");
         if exclude
             .iter()
-            .any(|g| glob_match(g, &relative) || glob_match(g, name))
+            .any(|g| crate::glob::matches(g, &relative) || crate::glob::matches(g, name))
         {
             continue;
         }
@@ -216,25 +216,6 @@ fn walk(
         }
     }
     Ok(())
-}
-
-/// `*` (within a path segment), `**` (across segments) and `?`.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p {
-            [] => t.is_empty(),
-            [b'*', b'*', rest @ ..] => {
-                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-                (0..=t.len()).any(|i| go(rest, &t[i..]))
-            }
-            [b'*', rest @ ..] => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != b'/')
-                .any(|i| go(rest, &t[i..])),
-            [b'?', rest @ ..] => t.first().is_some_and(|&c| c != b'/') && go(rest, &t[1..]),
-            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// Is this document a raw Polyaxon file (no KRM envelope)?
@@ -319,15 +300,6 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("*.yaml", "a.yaml"));
-        assert!(!glob_match("*.yaml", "d/a.yaml"));
-        assert!(glob_match("**/a.yaml", "d/e/a.yaml"));
-        assert!(glob_match("**/a.yaml", "a.yaml"));
-        assert!(glob_match("tests/**", "tests/x/y.yaml"));
-    }
 
     #[test]
     fn detects_envelopes() {

@@ -244,7 +244,7 @@ fn kpt_fails_on_a_bad_operation_and_leaves_the_package_untouched() {
 /// A PolyaxonOperation in a kpt subpackage: its Job must be written inside
 /// that subpackage, next to its source.
 #[test]
-#[ignore = "bug: generated objects do not carry the source's internal.config.kubernetes.io/package-path"]
+
 fn kpt_render_writes_a_subpackage_job_into_the_subpackage() {
     let tmp = tempfile::tempdir().expect("a scratch folder");
     let pkg = tmp.path().join("root");

@@ -253,7 +253,8 @@ fn normalize_struct(
         }
         let suggestion = did_you_mean(&key, props.keys().map(String::as_str))
             .map(str::to_string)
-            .or_else(|| key.contains('_').then(|| camel.clone()));
+            .or_else(|| key.contains('_').then(|| camel.clone()))
+            .or_else(|| name_confusion(&key, props));
         match suggestion {
             Some(s) => diag.error(
                 &child(path, &key),
@@ -419,8 +420,20 @@ fn normalize_integer(node: &mut Node, path: &str, diag: &mut Diag) {
         return;
     };
     match resolved {
-        Resolved::Int(text) if text.parse::<i64>().is_ok() => {}
-        Resolved::Int(text) => diag.error(path, format!("{text} is out of range for an integer")),
+        Resolved::Int(text) => match crate::yaml::int_value(text) {
+            // One spelling for every reader: `0440` is octal to kubectl, 440 to others.
+            Some(n) => {
+                let decimal = n.to_string();
+                if let Value::Scalar(s) = &mut node.value {
+                    s.text = decimal;
+                    s.tag = None;
+                }
+            }
+            None => diag.error(
+                path,
+                format!("{text} is not an integer Kubernetes can read"),
+            ),
+        },
         Resolved::Null => {}
         Resolved::Str(text) if text.parse::<i64>().is_ok() => diag.error(
             path,
@@ -451,6 +464,22 @@ fn scalar_desc(resolved: &Resolved<'_>) -> String {
         Resolved::Int(t) | Resolved::Float(t) => (*t).to_string(),
         Resolved::Str(t) => format!("\"{t}\""),
     }
+}
+
+/// `secretName` where the type says `name` (projected sources) and `name`
+/// where it says `secretName`/`claimName` (volume sources): Kubernetes is
+/// inconsistent here and people mix them up.
+fn name_confusion(key: &str, props: &Map<String, Json>) -> Option<String> {
+    if key.ends_with("Name") && props.contains_key("name") {
+        return Some("name".into());
+    }
+    if key == "name" {
+        return props
+            .keys()
+            .find(|k| k.ends_with("Name") && !k.contains("Path"))
+            .cloned();
+    }
+    None
 }
 
 pub fn snake_to_camel(key: &str) -> String {

@@ -1,6 +1,7 @@
 //! The pure middle of the pipeline: items and config in, items and results
 //! out. No I/O here.
 
+pub mod connections;
 pub mod diag;
 pub mod job;
 pub mod k8s;
@@ -21,6 +22,9 @@ pub const PATH: &str = "internal.config.kubernetes.io/path";
 pub const LEGACY_PATH: &str = "config.kubernetes.io/path";
 pub const INDEX: &str = "internal.config.kubernetes.io/index";
 pub const LEGACY_INDEX: &str = "config.kubernetes.io/index";
+/// kpt render's owning package; paths are relative to it, so a generated
+/// object keeps its source's (or kpt writes it into the parent package).
+pub const PACKAGE_PATH: &str = "internal.config.kubernetes.io/package-path";
 
 /// Where an item came from when we read files ourselves (`render`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +236,9 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         meta(&item.node, "name").unwrap_or_default(),
                     );
                     set_annotation(&mut job, SOURCE, &id);
+                    if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
+                        set_annotation(&mut job, PACKAGE_PATH, package);
+                    }
                     if let Some(path) =
                         annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH))
                     {
@@ -264,17 +271,24 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
 /// index after whatever else that file already holds.
 fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str) {
     let generated_at: HashSet<usize> = generated.iter().map(|(i, _)| *i).collect();
-    let mut next_index: BTreeMap<String, usize> = BTreeMap::new();
+    // Keyed by (package, path): kpt render sends subpackages' items with
+    // paths relative to their own package.
+    let mut next_index: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let file_of = |node: &Node| -> Option<(String, String)> {
+        let path = annotation(node, PATH).or_else(|| annotation(node, LEGACY_PATH))?;
+        let package = annotation(node, PACKAGE_PATH).unwrap_or_default();
+        Some((package.to_string(), path.to_string()))
+    };
     for (i, node) in out.iter().enumerate() {
         if generated_at.contains(&i) {
             continue;
         }
-        if let Some(path) = annotation(node, PATH).or_else(|| annotation(node, LEGACY_PATH)) {
+        if let Some(file) = file_of(node) {
             let index = annotation(node, INDEX)
                 .or_else(|| annotation(node, LEGACY_INDEX))
                 .and_then(|i| i.parse::<usize>().ok())
                 .unwrap_or(0);
-            let slot = next_index.entry(path.to_string()).or_insert(0);
+            let slot = next_index.entry(file).or_insert(0);
             *slot = (*slot).max(index + 1);
         }
     }
@@ -289,8 +303,11 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str
             .unwrap_or_default()
             .to_string();
         let namespace = meta(node, "namespace").unwrap_or_default().to_string();
+        let package = annotation(node, PACKAGE_PATH)
+            .unwrap_or_default()
+            .to_string();
         let path = config::generated_path(template, source_path, &name, &kind, &namespace);
-        let slot = next_index.entry(path.clone()).or_insert(0);
+        let slot = next_index.entry((package, path.clone())).or_insert(0);
         let index = slot.to_string();
         *slot += 1;
         for key in [PATH, LEGACY_PATH] {
@@ -419,9 +436,16 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
         .or(config.defaults.namespace.as_deref())
         .map(str::to_string);
 
-    let Some(job) = job.filter(|_| !diag.has_errors()) else {
+    // Wire connections and check the pod even after an error, so one run
+    // reports every problem.
+    let Some(mut job) = job else {
         return (None, diag);
     };
+    let applied = connections::apply(&mut job, config, &mut diag);
+    validate::pod_references(&job, &mut diag);
+    if diag.has_errors() {
+        return (None, diag);
+    }
     let labels: Vec<(Node, Node)> = if item.raw_polyaxon {
         Vec::new()
     } else {
@@ -451,6 +475,17 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
         annotations: &annotations,
     };
     let built = job::build(&job, &target, &config.defaults);
+    let pod = built
+        .get_path(&["spec", "template", "spec"])
+        .cloned()
+        .unwrap_or_default();
+    let policy = config.policy.clone().unwrap_or_default();
+    for violation in crate::policy::check(&policy, namespace.as_deref(), &pod, &applied.kinds) {
+        diag.error(spec_path, format!("policy: {violation}"));
+    }
+    if diag.has_errors() {
+        return (None, diag);
+    }
     if let Err(e) = job::check(&built) {
         diag.error(
             spec_path,

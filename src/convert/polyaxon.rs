@@ -168,6 +168,14 @@ pub struct JobSpec {
     pub pod_fields: Vec<(String, Node)>,
     pub restart_policy: Option<String>,
     pub init_containers: Vec<Node>,
+    /// Where each init container was written (`spec.run.init[0].container`).
+    pub init_paths: Vec<String>,
+    /// The connection each init container is tied to, with its field path.
+    pub init_connections: Vec<Option<(String, String)>>,
+    /// `run.connections`, in order, deduplicated, with field paths.
+    pub connection_refs: Vec<(String, String)>,
+    /// Where `run` is (`spec.run`, `spec.component.run`).
+    pub run_path: String,
     pub container: Node,
     pub sidecars: Vec<Node>,
     pub volumes: Vec<Node>,
@@ -437,15 +445,9 @@ fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
     if let Some(env) = run.get("environment").filter(|n| !n.is_null()) {
         read_environment(env, &child(path, "environment"), job, diag);
     }
+    job.run_path = path.to_string();
     if let Some(connections) = run.get("connections").filter(|n| !n.is_null()) {
-        match connections.as_seq() {
-            Some(list) if list.is_empty() => {}
-            Some(_) => diag.error(
-                &child(path, "connections"),
-                "connections are not supported yet: reference the Secrets and ConfigMaps in container.env/envFrom/volumes",
-            ),
-            None => diag.error(&child(path, "connections"), "expected a list of connection names"),
-        }
+        read_connection_names(connections, &child(path, "connections"), job, diag);
     }
     job.volumes = read_list(
         run.get("volumes"),
@@ -476,7 +478,42 @@ fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         }
         None => diag.error(path, "run.container is required for a job"),
     }
-    validate::pod_references(job, path, diag);
+}
+
+/// `run.connections`: names of catalog entries (never inline definitions).
+fn read_connection_names(list: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
+    let Some(items) = list.as_seq() else {
+        diag.error(path, "expected a list of connection names");
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let at = index(path, i);
+        match (&item.value, item.scalar_text()) {
+            (Value::Scalar(_), Some(name)) => {
+                if job.connection_refs.iter().any(|(n, _)| n == name) {
+                    diag.warning(
+                        &at,
+                        format!("connection \"{name}\" is listed twice; it is used once"),
+                    );
+                } else {
+                    job.connection_refs.push((name.to_string(), at));
+                }
+            }
+            (Value::Map(..), _) => {
+                let name = item
+                    .get("name")
+                    .and_then(Node::scalar_text)
+                    .unwrap_or("the connection");
+                diag.error(
+                    &at,
+                    format!(
+                        "expected a connection name (string), got a mapping; declare \"{name}\" in the connection catalog (RenderPolyaxon connections) and reference it by name"
+                    ),
+                );
+            }
+            _ => diag.error(&at, "expected a connection name (string)"),
+        }
+    }
 }
 
 fn read_list(node: Option<&Node>, path: &str, kind: Kind, diag: &mut Diag) -> Vec<Node> {
@@ -511,7 +548,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         let handlers: Vec<&str> = INIT_FIELDS
             .iter()
             .copied()
-            .filter(|f| !matches!(*f, "container" | "path"))
+            .filter(|f| !matches!(*f, "container" | "path" | "connection"))
             .filter(|f| item.get(f).is_some_and(|n| !n.is_null()))
             .collect();
         if let Some(handler) = handlers.first() {
@@ -524,6 +561,19 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         if item.get("path").is_some_and(|n| !n.is_null()) {
             diag.error(&child(&at, "path"), "init.path only applies to init handlers (git, file, …), which are not supported yet");
         }
+        let connection = match item.get("connection").filter(|n| !n.is_null()) {
+            Some(c) => match c.as_str() {
+                Some(name) => Some((name.to_string(), child(&at, "connection"))),
+                None => {
+                    diag.error(
+                        &child(&at, "connection"),
+                        "expected a connection name (string)",
+                    );
+                    continue;
+                }
+            },
+            None => None,
+        };
         match item.get("container").filter(|n| !n.is_null()) {
             Some(container) => {
                 let mut container = container.clone();
@@ -535,7 +585,13 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
                 );
                 name_first(&mut container, &format!("init-{i}"));
                 job.init_containers.push(container);
+                job.init_paths.push(child(&at, "container"));
+                job.init_connections.push(connection);
             }
+            None if connection.is_some() => diag.error(
+                &child(&at, "connection"),
+                "an init entry with only a connection (a store download or a git clone) is not supported yet; give it a container",
+            ),
             None => diag.error(&at, "an init entry needs a container"),
         }
     }

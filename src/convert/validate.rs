@@ -55,6 +55,30 @@ pub fn dns_subdomain(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Secret and ConfigMap keys: alphanumerics, `-`, `_`, `.`.
+pub fn config_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err("must be 1 to 253 characters".into());
+    }
+    if key == "." || key == ".." {
+        return Err("must not be '.' or '..'".into());
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A file mode (`defaultMode`, `mode`): 0 to 0777, decimal or octal.
+pub fn file_mode(text: &str) -> Option<i64> {
+    crate::yaml::int_value(text).filter(|m| (0..=0o777).contains(m))
+}
+
 fn label_value(value: &str) -> Result<(), String> {
     if value.len() > 63 {
         return Err("a label value must be at most 63 characters".into());
@@ -111,8 +135,9 @@ fn reference_name(node: Option<&Node>, what: &str, path: &str, diag: &mut Diag) 
 
 /// Names and references across the pod: container names, volume names,
 /// mounts that point at declared volumes, absolute mount paths, the names of
-/// referenced Secrets and ConfigMaps.
-pub fn pod_references(job: &JobSpec, run_path: &str, diag: &mut Diag) {
+/// referenced Secrets and ConfigMaps, keys and item paths.
+pub fn pod_references(job: &JobSpec, diag: &mut Diag) {
+    let run_path = job.run_path.as_str();
     let volumes_path = child(run_path, "volumes");
     let mut volume_names: Vec<&str> = Vec::new();
     for (i, volume) in job.volumes.iter().enumerate() {
@@ -132,24 +157,7 @@ pub fn pod_references(job: &JobSpec, run_path: &str, diag: &mut Diag) {
             }
             None => diag.error(&at, "a volume needs a name"),
         }
-        reference_name(
-            volume.get_path(&["secret", "secretName"]),
-            "Secret",
-            &child(&at, "secret.secretName"),
-            diag,
-        );
-        reference_name(
-            volume.get_path(&["configMap", "name"]),
-            "ConfigMap",
-            &child(&at, "configMap.name"),
-            diag,
-        );
-        reference_name(
-            volume.get_path(&["persistentVolumeClaim", "claimName"]),
-            "PersistentVolumeClaim",
-            &child(&at, "persistentVolumeClaim.claimName"),
-            diag,
-        );
+        check_volume_source(volume, &at, diag);
     }
     if job.shm {
         volume_names.push("shm");
@@ -162,10 +170,10 @@ pub fn pod_references(job: &JobSpec, run_path: &str, diag: &mut Diag) {
             .map(|(i, c)| (index(&child(run_path, "sidecars"), i), c)),
     );
     containers.extend(
-        job.init_containers
+        job.init_paths
             .iter()
-            .enumerate()
-            .map(|(i, c)| (child(&index(&child(run_path, "init"), i), "container"), c)),
+            .cloned()
+            .zip(job.init_containers.iter()),
     );
     let mut container_names: Vec<&str> = Vec::new();
     for (path, container) in &containers {
@@ -183,11 +191,108 @@ pub fn pod_references(job: &JobSpec, run_path: &str, diag: &mut Diag) {
             }
             container_names.push(name);
         }
-        check_container(container, path, &volume_names, diag);
+        check_container(container, path, &job.volumes, &volume_names, diag);
     }
 }
 
-fn check_container(container: &Node, path: &str, volume_names: &[&str], diag: &mut Diag) {
+fn check_volume_source(volume: &Node, at: &str, diag: &mut Diag) {
+    reference_name(
+        volume.get_path(&["secret", "secretName"]),
+        "Secret",
+        &child(at, "secret.secretName"),
+        diag,
+    );
+    reference_name(
+        volume.get_path(&["configMap", "name"]),
+        "ConfigMap",
+        &child(at, "configMap.name"),
+        diag,
+    );
+    reference_name(
+        volume.get_path(&["persistentVolumeClaim", "claimName"]),
+        "PersistentVolumeClaim",
+        &child(at, "persistentVolumeClaim.claimName"),
+        diag,
+    );
+    for source in ["secret", "configMap"] {
+        key_to_paths(
+            volume.get_path(&[source, "items"]),
+            &child(&child(at, source), "items"),
+            diag,
+        );
+    }
+    for (j, projection) in volume
+        .get_path(&["projected", "sources"])
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let p = index(&child(at, "projected.sources"), j);
+        reference_name(
+            projection.get_path(&["secret", "name"]),
+            "Secret",
+            &child(&p, "secret.name"),
+            diag,
+        );
+        reference_name(
+            projection.get_path(&["configMap", "name"]),
+            "ConfigMap",
+            &child(&p, "configMap.name"),
+            diag,
+        );
+        for source in ["secret", "configMap"] {
+            key_to_paths(
+                projection.get_path(&[source, "items"]),
+                &child(&child(&p, source), "items"),
+                diag,
+            );
+        }
+    }
+}
+
+/// Secret/ConfigMap `items`: valid keys, relative paths without `..`.
+fn key_to_paths(items: Option<&Node>, path: &str, diag: &mut Diag) {
+    for (i, item) in items
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = index(path, i);
+        if let Some(key) = item.get("key").and_then(Node::scalar_text)
+            && let Err(e) = config_key(key)
+        {
+            diag.error(
+                &child(&at, "key"),
+                format!("\"{key}\" is not a valid key: {e}"),
+            );
+        }
+        if let Some(p) = item.get("path").and_then(Node::scalar_text)
+            && (p.is_empty() || p.starts_with('/') || p.split('/').any(|s| s == ".."))
+        {
+            diag.error(
+                &child(&at, "path"),
+                format!("path \"{p}\" must be relative and must not contain '..'"),
+            );
+        }
+    }
+}
+
+/// Volume sources the kubelet always mounts read-only.
+fn read_only_source(volume: &Node) -> Option<&'static str> {
+    ["secret", "configMap", "projected", "downwardAPI"]
+        .into_iter()
+        .find(|k| volume.get(k).is_some())
+}
+
+fn check_container(
+    container: &Node,
+    path: &str,
+    volumes: &[Node],
+    volume_names: &[&str],
+    diag: &mut Diag,
+) {
     let mounts_path = child(path, "volumeMounts");
     let mut mount_paths: Vec<&str> = Vec::new();
     for (i, mount) in container
@@ -225,12 +330,34 @@ fn check_container(container: &Node, path: &str, volume_names: &[&str], diag: &m
             }
             mount_paths.push(mount_path);
         }
-        if let Some(sub) = mount.get("subPath").and_then(Node::as_str)
-            && (sub.starts_with('/') || sub.split('/').any(|p| p == ".."))
+        let volume = mount.get("name").and_then(Node::as_str).and_then(|n| {
+            volumes
+                .iter()
+                .find(|v| v.get("name").and_then(Node::as_str) == Some(n))
+        });
+        if let Some(sub) = mount.get("subPath").and_then(Node::as_str) {
+            if sub.starts_with('/') || sub.split('/').any(|p| p == "..") {
+                diag.error(
+                    &child(&at, "subPath"),
+                    format!("subPath \"{sub}\" must be relative and must not contain '..'"),
+                );
+            } else if let Some(kind) = volume.and_then(|v| {
+                ["secret", "configMap"]
+                    .into_iter()
+                    .find(|k| v.get(k).is_some())
+            }) {
+                diag.info(
+                    &child(&at, "subPath"),
+                    format!("volumeMounts[{i}] mounts a {kind} with subPath; the file will not be updated if the {kind} changes"),
+                );
+            }
+        }
+        if mount.get("readOnly").and_then(Node::resolve) == Some(crate::yaml::Resolved::Bool(false))
+            && let Some(kind) = volume.and_then(read_only_source)
         {
-            diag.error(
-                &child(&at, "subPath"),
-                format!("subPath \"{sub}\" must be relative and must not contain '..'"),
+            diag.warning(
+                &child(&at, "readOnly"),
+                format!("{kind} volumes are always mounted read-only by the kubelet; readOnly: false has no effect"),
             );
         }
     }
@@ -259,6 +386,18 @@ fn check_container(container: &Node, path: &str, volume_names: &[&str], diag: &m
             &child(&at, "valueFrom.configMapKeyRef.name"),
             diag,
         );
+        for selector in ["secretKeyRef", "configMapKeyRef"] {
+            if let Some(key) = env
+                .get_path(&["valueFrom", selector, "key"])
+                .and_then(Node::scalar_text)
+                && let Err(e) = config_key(key)
+            {
+                diag.error(
+                    &child(&at, &format!("valueFrom.{selector}.key")),
+                    format!("\"{key}\" is not a valid key: {e}"),
+                );
+            }
+        }
     }
     let from_path = child(path, "envFrom");
     for (i, from) in container

@@ -5,7 +5,7 @@ mod node;
 mod parse;
 
 pub use emit::{is_safe_plain, write_document};
-pub use node::{Node, Resolved, Scalar, Style, Value, resolve_plain, yaml11_bool};
+pub use node::{Node, Resolved, Scalar, Style, Value, int_value, resolve_plain, yaml11_bool};
 pub use parse::{Document, Limits, YamlError, parse_stream};
 
 /// Serializes documents as a `---`-separated stream.
@@ -35,7 +35,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
         Value::Scalar(scalar) => match scalar.resolve() {
             Resolved::Null => J::Null,
             Resolved::Bool(b) => J::Bool(b),
-            Resolved::Int(text) => parse_int(text)
+            Resolved::Int(text) => int_value(text)
                 .map(J::from)
                 .unwrap_or_else(|| J::String(text.to_string())),
             Resolved::Float(text) => text
@@ -53,16 +53,6 @@ pub fn to_json(node: &Node) -> serde_json::Value {
                 .collect(),
         ),
     }
-}
-
-fn parse_int(text: &str) -> Option<i64> {
-    if let Some(hex) = text.strip_prefix("0x") {
-        return i64::from_str_radix(hex, 16).ok();
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        return i64::from_str_radix(oct, 8).ok();
-    }
-    text.parse().ok()
 }
 
 /// Builds a node from JSON we generate; strings are quoted only when needed.

@@ -1,0 +1,548 @@
+//! Connections → env, envFrom, volumes and mounts, as Polyaxon 2.18 resolves
+//! them (polyaxon-mapping.md §3, §4, §7), without its bugs (§12): `env` in
+//! every form becomes proper entries, mounted `items` become key/path items,
+//! a mounted ConfigMap gives no env, and an explicit container env wins over
+//! a connection's variable with a warning.
+
+use std::collections::BTreeSet;
+
+use super::diag::{Diag, child};
+use super::polyaxon::JobSpec;
+use super::validate;
+use crate::catalog::{Connection, Resource, Schema};
+use crate::config::Config;
+use crate::yaml::{Node, Value};
+
+/// What connections added to a pod, for the policy check.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// (connection name, kind) of every connection the pod uses.
+    pub kinds: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Claim,
+    HostPath,
+    Secret,
+    ConfigMap,
+}
+
+impl Source {
+    fn word(self) -> &'static str {
+        match self {
+            Source::Claim => "pvc",
+            Source::HostPath => "hostpath",
+            Source::Secret => "secret",
+            Source::ConfigMap => "configmap",
+        }
+    }
+}
+
+/// Generated pod volumes, one per source, with stable valid names.
+#[derive(Default)]
+struct Volumes {
+    taken: BTreeSet<String>,
+    /// (source kind, source name, volume name, volume node)
+    made: Vec<(Source, String, String, Node)>,
+}
+
+impl Volumes {
+    fn name_for(&mut self, source: Source, base: &str, make: impl FnOnce(&str) -> Node) -> String {
+        if let Some((_, _, name, _)) = self
+            .made
+            .iter()
+            .find(|(s, b, _, _)| *s == source && b == base)
+        {
+            return name.clone();
+        }
+        // Polyaxon's name (the connection's or the resource's) when it is a
+        // valid, free label; otherwise a readable stem plus a stable hash.
+        let mut name = base.to_string();
+        if validate::dns_label(&name).is_err() || self.taken.contains(&name) {
+            let stem: String = base
+                .to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let stem = stem.trim_matches('-');
+            let stem: String = stem.chars().take(40).collect();
+            let stem = stem.trim_end_matches('-');
+            let hash = fnv1a(&format!("{}:{base}", source.word()));
+            name = if stem.is_empty() {
+                format!("{}-{hash:08x}", source.word())
+            } else {
+                format!("{stem}-{}-{hash:08x}", source.word())
+            };
+            let mut n = 2;
+            while self.taken.contains(&name) {
+                name = format!("{stem}-{}-{hash:08x}-{n}", source.word());
+                n += 1;
+            }
+        }
+        self.taken.insert(name.clone());
+        let node = make(&name);
+        self.made
+            .push((source, base.to_string(), name.clone(), node));
+        name
+    }
+}
+
+/// FNV-1a: small, stable across platforms and releases (names must not change).
+fn fnv1a(text: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+fn named(name: &str) -> Node {
+    let mut node = Node::map();
+    node.set("name", Node::string(name));
+    node
+}
+
+/// Looks up every connection the job names and wires it in.
+pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
+    let mut applied = Applied::default();
+    let lookup = |name: &str, at: &str, diag: &mut Diag| -> Option<Connection> {
+        if let Some(c) = config.connections.iter().find(|c| c.name == name) {
+            return Some(c.clone());
+        }
+        let message = if config.invalid_connections.iter().any(|n| n == name) {
+            format!(
+                "connection \"{name}\" has an invalid catalog entry (see the function config's results)"
+            )
+        } else if config.catalog_unreadable {
+            format!("connection \"{name}\" cannot be resolved: no valid connections catalog")
+        } else if config.connections.is_empty() {
+            format!(
+                "connection \"{name}\" cannot be resolved: no catalog provided (RenderPolyaxon connections)"
+            )
+        } else {
+            let known: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
+            let hint = crate::results::did_you_mean(name, known.iter().copied())
+                .map(|s| format!("; did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            format!(
+                "connection \"{name}\" is not in the catalog (known: {}){hint}",
+                known.join(", ")
+            )
+        };
+        diag.error(at, message);
+        None
+    };
+    let main_connections: Vec<Connection> = job
+        .connection_refs
+        .clone()
+        .iter()
+        .filter_map(|(name, at)| lookup(name, at, diag))
+        .collect();
+    let init_connections: Vec<Option<Connection>> = job
+        .init_connections
+        .clone()
+        .iter()
+        .map(|c| c.as_ref().and_then(|(name, at)| {
+            let connection = lookup(name, at, diag)?;
+            if matches!(connection.kind.as_str(), "s3" | "gcs" | "wasb" | "volume_claim" | "host_path" | "git") {
+                diag.error(
+                    at,
+                    format!(
+                        "an init container tied to a {} connection is an init handler (store download or git clone), which is not supported yet",
+                        connection.kind
+                    ),
+                );
+                return None;
+            }
+            Some(connection)
+        }))
+        .collect();
+
+    let requested: Vec<(&Connection, &Resource, Source)> = config
+        .connections
+        .iter()
+        .flat_map(|c| {
+            [
+                c.secret.as_ref().map(|r| (c, r, Source::Secret)),
+                c.config_map.as_ref().map(|r| (c, r, Source::ConfigMap)),
+            ]
+        })
+        .flatten()
+        .filter(|(_, r, _)| r.is_requested)
+        .collect();
+
+    let mut volumes = Volumes::default();
+    volumes.taken.extend(
+        job.volumes
+            .iter()
+            .filter_map(|v| v.get("name").and_then(Node::as_str).map(str::to_string)),
+    );
+    if job.shm {
+        volumes.taken.insert("shm".into());
+    }
+
+    let run_path = job.run_path.clone();
+    let container_path = child(&run_path, "container");
+    wire(
+        &mut job.container,
+        &container_path,
+        &main_connections,
+        &requested,
+        &mut volumes,
+        diag,
+    );
+    for (i, sidecar) in job.sidecars.iter_mut().enumerate() {
+        let at = format!("{}[{i}]", child(&run_path, "sidecars"));
+        wire(
+            sidecar,
+            &at,
+            &main_connections,
+            &requested,
+            &mut volumes,
+            diag,
+        );
+    }
+    for ((container, connection), at) in job
+        .init_containers
+        .iter_mut()
+        .zip(init_connections.iter())
+        .zip(job.init_paths.iter())
+    {
+        if let Some(connection) = connection {
+            wire(
+                container,
+                at,
+                std::slice::from_ref(connection),
+                &[],
+                &mut volumes,
+                diag,
+            );
+        }
+    }
+
+    // Pod annotations from every connection used; the author's own win.
+    let mut used: Vec<&Connection> = main_connections.iter().collect();
+    used.extend(init_connections.iter().flatten());
+    used.extend(requested.iter().map(|(c, _, _)| *c));
+    let mut seen = BTreeSet::new();
+    for connection in used {
+        if !seen.insert(connection.name.clone()) {
+            continue;
+        }
+        applied
+            .kinds
+            .push((connection.name.clone(), connection.kind.clone()));
+        for (k, v) in &connection.annotations {
+            let key = k.scalar_text().unwrap_or_default();
+            match job.pod_annotations.iter().find(|(pk, _)| pk.scalar_text() == Some(key)) {
+                Some((_, existing)) if existing.scalar_text() != v.scalar_text() => diag.warning(
+                    &child(&run_path, "environment.annotations"),
+                    format!("annotation \"{key}\" of connection \"{}\" is overridden by environment.annotations", connection.name),
+                ),
+                Some(_) => {}
+                None => job.pod_annotations.push((k.clone(), v.clone())),
+            }
+        }
+    }
+    job.volumes
+        .extend(volumes.made.into_iter().map(|(_, _, _, node)| node));
+    applied
+}
+
+fn push(container: &mut Node, key: &str, item: Node) {
+    match container.get_mut(key) {
+        Some(Node {
+            value: Value::Seq(items, _),
+            ..
+        }) => items.push(item),
+        _ => container.set(key, Node::seq(vec![item])),
+    }
+}
+
+fn key_ref(selector: &str, resource: &str, key: &str) -> Node {
+    let mut sel = Node::map();
+    sel.set("name", Node::string(resource));
+    sel.set("key", Node::string(key));
+    let mut from = Node::map();
+    from.set(selector, sel);
+    let mut env = named(key);
+    env.set("valueFrom", from);
+    env
+}
+
+fn resource_volume(source: Source, resource: &Resource, name: &str) -> Node {
+    let mut body = Node::map();
+    match source {
+        Source::Secret => body.set("secretName", Node::string(&resource.name)),
+        _ => body.set("name", Node::string(&resource.name)),
+    }
+    if let Some(items) = &resource.items {
+        body.set(
+            "items",
+            Node::seq(
+                items
+                    .iter()
+                    .map(|k| {
+                        let mut item = Node::map();
+                        item.set("key", Node::string(k));
+                        item.set("path", Node::string(k));
+                        item
+                    })
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(mode) = resource.default_mode {
+        body.set("defaultMode", Node::int(mode));
+    }
+    let mut volume = named(name);
+    volume.set(
+        if source == Source::Secret {
+            "secret"
+        } else {
+            "configMap"
+        },
+        body,
+    );
+    volume
+}
+
+/// Adds one container's connection env, envFrom and mounts, in Polyaxon's order.
+fn wire(
+    container: &mut Node,
+    path: &str,
+    connections: &[Connection],
+    requested: &[(&Connection, &Resource, Source)],
+    volumes: &mut Volumes,
+    diag: &mut Diag,
+) {
+    // Resources: the globally requested ones first, then each connection's;
+    // one per Kubernetes object (first wins, as Polyaxon).
+    let mut resources: Vec<(&Connection, &Resource, Source)> = requested.to_vec();
+    for c in connections {
+        resources.extend(c.secret.as_ref().map(|r| (c, r, Source::Secret)));
+        resources.extend(c.config_map.as_ref().map(|r| (c, r, Source::ConfigMap)));
+    }
+    let mut unique: Vec<(&Connection, &Resource, Source)> = Vec::new();
+    for (c, r, s) in resources {
+        match unique
+            .iter()
+            .find(|(_, ur, us)| *us == s && ur.name == r.name)
+        {
+            Some((first, first_r, _))
+                if first.name != c.name
+                    && (first_r.mount_path != r.mount_path || first_r.items != r.items) =>
+            {
+                diag.warning(
+                    path,
+                    format!(
+                        "{} \"{}\" of connection \"{}\" is already provided by connection \"{}\"; its form there is kept",
+                        if s == Source::Secret { "Secret" } else { "ConfigMap" },
+                        r.name,
+                        c.name,
+                        first.name
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => unique.push((c, r, s)),
+        }
+    }
+    let mut secret_refs = Vec::new();
+    let mut config_map_refs = Vec::new();
+    let mut item_env: Vec<(Node, String)> = Vec::new();
+    let mut mounts: Vec<(Node, String)> = Vec::new();
+
+    for c in connections {
+        let (source, mount_path, read_only, base) = match &c.schema {
+            Schema::Claim {
+                mount_path,
+                read_only,
+                claim,
+            } => (Source::Claim, mount_path, *read_only, claim),
+            Schema::HostPath {
+                mount_path,
+                read_only,
+                host_path,
+            } => (Source::HostPath, mount_path, *read_only, host_path),
+            Schema::Other => continue,
+        };
+        let name = volumes.name_for(source, &c.name, |name| {
+            let mut volume = named(name);
+            match source {
+                Source::Claim => {
+                    let mut pvc = Node::map();
+                    pvc.set("claimName", Node::string(base));
+                    if let Some(ro) = read_only {
+                        pvc.set("readOnly", Node::bool(ro));
+                    }
+                    volume.set("persistentVolumeClaim", pvc);
+                }
+                _ => {
+                    let mut host = Node::map();
+                    host.set("path", Node::string(base));
+                    volume.set("hostPath", host);
+                }
+            }
+            volume
+        });
+        let mut mount = named(&name);
+        mount.set("mountPath", Node::string(mount_path));
+        if let Some(ro) = read_only {
+            mount.set("readOnly", Node::bool(ro));
+        }
+        mounts.push((mount, format!("connection \"{}\"", c.name)));
+    }
+    for (c, r, s) in &unique {
+        let what = if *s == Source::Secret {
+            "secret"
+        } else {
+            "configMap"
+        };
+        let origin = format!("connection \"{}\" ({what} {})", c.name, r.name);
+        if let Some(mount_path) = &r.mount_path {
+            let name = volumes.name_for(*s, &r.name, |name| resource_volume(*s, r, name));
+            let mut mount = named(&name);
+            mount.set("mountPath", Node::string(mount_path));
+            mount.set("readOnly", Node::bool(true));
+            mounts.push((mount, origin));
+        } else if let Some(items) = &r.items {
+            let selector = if *s == Source::Secret {
+                "secretKeyRef"
+            } else {
+                "configMapKeyRef"
+            };
+            item_env.extend(
+                items
+                    .iter()
+                    .map(|k| (key_ref(selector, &r.name, k), origin.clone())),
+            );
+        } else {
+            let mut reference = Node::map();
+            reference.set(
+                if *s == Source::Secret {
+                    "secretRef"
+                } else {
+                    "configMapRef"
+                },
+                named(&r.name),
+            );
+            if *s == Source::Secret {
+                secret_refs.push(reference);
+            } else {
+                config_map_refs.push(reference);
+            }
+        }
+    }
+    for reference in secret_refs.into_iter().chain(config_map_refs) {
+        push(container, "envFrom", reference);
+    }
+
+    // env: the author's first, then each connection's env, then items; the
+    // first definition of a name wins and every dropped one is reported.
+    let mut env_candidates: Vec<(Node, String)> = Vec::new();
+    for c in connections {
+        for (name, value) in &c.env {
+            let mut entry = named(name);
+            entry.set("value", Node::string(value));
+            env_candidates.push((entry, format!("connection \"{}\" env", c.name)));
+        }
+    }
+    env_candidates.extend(item_env);
+    let existing: Vec<(String, usize)> = container
+        .get("env")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            e.get("name")
+                .and_then(Node::scalar_text)
+                .map(|n| (n.to_string(), i))
+        })
+        .collect();
+    let mut added: Vec<(String, String)> = Vec::new();
+    for (entry, origin) in env_candidates {
+        let name = entry
+            .get("name")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default()
+            .to_string();
+        if let Some((_, i)) = existing.iter().find(|(n, _)| *n == name) {
+            diag.warning(
+                &format!("{path}.env[{i}]"),
+                format!("env \"{name}\" from {origin} is overridden by {path}.env[{i}]"),
+            );
+        } else if let Some((_, first)) = added.iter().find(|(n, _)| *n == name) {
+            diag.warning(
+                path,
+                format!("env \"{name}\" from {origin} is overridden by {first}"),
+            );
+        } else {
+            added.push((name, origin));
+            push(container, "env", entry);
+        }
+    }
+
+    // Mounts: a path used twice is an error naming both sources.
+    let user_mounts: Vec<(String, usize)> = container
+        .get("volumeMounts")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            m.get("mountPath")
+                .and_then(Node::scalar_text)
+                .map(|p| (p.to_string(), i))
+        })
+        .collect();
+    let mut placed: Vec<(String, String)> = Vec::new();
+    for (mount, origin) in mounts {
+        let mount_path = mount
+            .get("mountPath")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default()
+            .to_string();
+        if let Some((_, i)) = user_mounts.iter().find(|(p, _)| *p == mount_path) {
+            diag.error(
+                &format!("{path}.volumeMounts[{i}].mountPath"),
+                format!(
+                    "{mount_path} is mounted twice: by {path}.volumeMounts[{i}] and by {origin}"
+                ),
+            );
+        } else if let Some((_, first)) = placed.iter().find(|(p, _)| *p == mount_path) {
+            diag.error(
+                path,
+                format!("{mount_path} is mounted twice: by {first} and by {origin}"),
+            );
+        } else {
+            placed.push((mount_path, origin));
+            push(container, "volumeMounts", mount);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_valid_and_distinct() {
+        let mut v = Volumes::default();
+        v.taken.insert("app-settings".into());
+        let secret = v.name_for(Source::Secret, "app-settings", named);
+        let config = v.name_for(Source::ConfigMap, "app-settings", named);
+        let again = v.name_for(Source::Secret, "app-settings", named);
+        assert_ne!(secret, config);
+        assert_eq!(secret, again);
+        assert!(validate::dns_label(&secret).is_ok() && validate::dns_label(&config).is_ok());
+        let long = v.name_for(Source::Claim, &"Very_Long_Connection_Name".repeat(5), |n| {
+            named(n)
+        });
+        assert!(validate::dns_label(&long).is_ok(), "{long}");
+        assert_eq!(fnv1a("a"), 0xe40c_292c);
+    }
+}

@@ -1,0 +1,364 @@
+//! What operations may reference, per namespace: Secret, ConfigMap and PVC
+//! names (globs), connection kinds, and whether hostPath volumes are allowed.
+//! Checked on the finished pod spec, so it covers every reference the
+//! workload carries: the user's own env/envFrom/volumes as well as what
+//! connections added.
+//!
+//! ```yaml
+//! policy:
+//!   allowHostPath: false          # the default
+//!   namespaces:                   # keyed by namespace glob; "" = no namespace
+//!     "team-a-*":
+//!       secrets: ["team-a-*"]
+//!       configMaps: ["*"]
+//!       persistentVolumeClaims: ["team-a-data"]
+//!       connectionKinds: [s3, custom]
+//!   default:                      # namespaces no key matches
+//!     secrets: []
+//! ```
+//! A list that is absent allows anything; an empty list allows nothing.
+
+use crate::convert::diag::child;
+use crate::glob;
+use crate::results::{Finding, did_you_mean};
+use crate::yaml::{Node, Resolved};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    pub allow_host_path: bool,
+    pub namespaces: Vec<(String, Rule)>,
+    pub default: Option<Rule>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rule {
+    pub secrets: Option<Vec<String>>,
+    pub config_maps: Option<Vec<String>>,
+    pub claims: Option<Vec<String>>,
+    pub connection_kinds: Option<Vec<String>>,
+    pub allow_host_path: Option<bool>,
+}
+
+const POLICY_FIELDS: &[&str] = &["allowHostPath", "namespaces", "default"];
+const RULE_FIELDS: &[&str] = &[
+    "secrets",
+    "configMaps",
+    "persistentVolumeClaims",
+    "connectionKinds",
+    "allowHostPath",
+];
+
+pub fn load(node: &Node, path: &str) -> (Policy, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut policy = Policy::default();
+    let Some(entries) = node.as_map() else {
+        findings.push(Finding::error("policy must be a mapping").at(path));
+        return (policy, findings);
+    };
+    for (k, v) in entries {
+        let key = k.scalar_text().unwrap_or_default();
+        let at = child(path, key);
+        match key {
+            "allowHostPath" => {
+                policy.allow_host_path = boolean(v, &at, &mut findings).unwrap_or(false)
+            }
+            "namespaces" => match v.as_map() {
+                Some(rules) => {
+                    for (glob, rule) in rules {
+                        let glob = glob.scalar_text().unwrap_or_default().to_string();
+                        let rule = load_rule(rule, &child(&at, &glob), &mut findings);
+                        policy.namespaces.push((glob, rule));
+                    }
+                }
+                None => findings
+                    .push(Finding::error("namespaces must map namespace globs to rules").at(at)),
+            },
+            "default" => policy.default = Some(load_rule(v, &at, &mut findings)),
+            other => findings.push(unknown(other, POLICY_FIELDS, "policy", &at)),
+        }
+    }
+    (policy, findings)
+}
+
+fn unknown(key: &str, known: &[&str], what: &str, at: &str) -> Finding {
+    let hint = did_you_mean(key, known.iter().copied())
+        .map(|s| format!("; did you mean \"{s}\"?"))
+        .unwrap_or_default();
+    Finding::error(format!("unknown field \"{key}\" in {what}{hint}")).at(at)
+}
+
+fn boolean(node: &Node, at: &str, findings: &mut Vec<Finding>) -> Option<bool> {
+    match node.resolve() {
+        Some(Resolved::Bool(b)) => Some(b),
+        // kpt's ConfigMap function configs carry strings.
+        Some(Resolved::Str("true")) => Some(true),
+        Some(Resolved::Str("false")) => Some(false),
+        _ => {
+            findings.push(Finding::error("expected true or false").at(at));
+            None
+        }
+    }
+}
+
+fn load_rule(node: &Node, path: &str, findings: &mut Vec<Finding>) -> Rule {
+    let mut rule = Rule::default();
+    let Some(entries) = node.as_map() else {
+        findings.push(Finding::error("a policy rule must be a mapping").at(path));
+        return rule;
+    };
+    for (k, v) in entries {
+        let key = k.scalar_text().unwrap_or_default();
+        let at = child(path, key);
+        let list = || -> Option<Vec<String>> {
+            v.as_seq()?
+                .iter()
+                .map(|n| n.scalar_text().map(str::to_string))
+                .collect()
+        };
+        match key {
+            "allowHostPath" => rule.allow_host_path = boolean(v, &at, findings),
+            "secrets" | "configMaps" | "persistentVolumeClaims" | "connectionKinds" => match list()
+            {
+                Some(globs) => {
+                    if key == "connectionKinds"
+                        && let Some(bad) = globs.iter().find(|g| {
+                            !crate::catalog::KINDS.contains(&g.as_str()) && !g.contains('*')
+                        })
+                    {
+                        findings.push(
+                            Finding::error(format!("unknown connection kind \"{bad}\""))
+                                .at(at.clone()),
+                        );
+                    }
+                    let slot = match key {
+                        "secrets" => &mut rule.secrets,
+                        "configMaps" => &mut rule.config_maps,
+                        "persistentVolumeClaims" => &mut rule.claims,
+                        _ => &mut rule.connection_kinds,
+                    };
+                    *slot = Some(globs);
+                }
+                None => findings
+                    .push(Finding::error(format!("{key} must be a list of names or globs")).at(at)),
+            },
+            other => findings.push(unknown(other, RULE_FIELDS, "a policy rule", &at)),
+        }
+    }
+    rule
+}
+
+impl Policy {
+    /// The rule for a namespace: an exact key, else the first glob that
+    /// matches, else `default`.
+    fn rule_for(&self, namespace: &str) -> Option<(&str, &Rule)> {
+        self.namespaces
+            .iter()
+            .find(|(g, _)| g == namespace)
+            .or_else(|| {
+                self.namespaces
+                    .iter()
+                    .find(|(g, _)| !g.is_empty() && glob::matches(g, namespace))
+            })
+            .map(|(g, r)| (g.as_str(), r))
+            .or_else(|| self.default.as_ref().map(|r| ("default", r)))
+    }
+}
+
+/// Checks the references of a finished pod spec; each violation is a message.
+pub fn check(
+    policy: &Policy,
+    namespace: Option<&str>,
+    pod: &Node,
+    connection_kinds: &[(String, String)],
+) -> Vec<String> {
+    let namespace = namespace.unwrap_or_default();
+    let shown = if namespace.is_empty() {
+        "(none)"
+    } else {
+        namespace
+    };
+    let mut violations = Vec::new();
+    let rule = policy.rule_for(namespace);
+    let refs = references(pod);
+    let allow_host_path = rule
+        .and_then(|(_, r)| r.allow_host_path)
+        .unwrap_or(policy.allow_host_path);
+    for r in &refs {
+        if r.kind == RefKind::HostPath && !allow_host_path {
+            violations.push(format!(
+                "{} mounts the node path {}: hostPath volumes are not allowed by the policy (set policy.allowHostPath: true to allow)",
+                r.at, r.name
+            ));
+        }
+    }
+    let Some((key, rule)) = rule else {
+        if !policy.namespaces.is_empty() || policy.default.is_some() {
+            violations.push(format!(
+                "no policy rule covers namespace {shown} (no key of policy.namespaces matches and there is no policy.default)"
+            ));
+        }
+        return violations;
+    };
+    for r in &refs {
+        let (allowed, what) = match r.kind {
+            RefKind::Secret => (&rule.secrets, "Secret"),
+            RefKind::ConfigMap => (&rule.config_maps, "ConfigMap"),
+            RefKind::Claim => (&rule.claims, "PersistentVolumeClaim"),
+            RefKind::HostPath => continue,
+        };
+        if let Some(globs) = allowed
+            && !globs.iter().any(|g| glob::matches(g, &r.name))
+        {
+            violations.push(format!(
+                "{} references {what} \"{}\", which the policy for namespace {shown} (rule \"{key}\") does not allow",
+                r.at, r.name
+            ));
+        }
+    }
+    if let Some(kinds) = &rule.connection_kinds {
+        for (name, kind) in connection_kinds {
+            if !kinds.iter().any(|g| glob::matches(g, kind)) {
+                violations.push(format!(
+                    "connection \"{name}\" is of kind {kind}, which the policy for namespace {shown} (rule \"{key}\") does not allow"
+                ));
+            }
+        }
+    }
+    violations
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RefKind {
+    Secret,
+    ConfigMap,
+    Claim,
+    HostPath,
+}
+
+struct Reference {
+    kind: RefKind,
+    name: String,
+    /// Where in the pod spec (`containers[0].envFrom[1].secretRef.name`).
+    at: String,
+}
+
+fn references(pod: &Node) -> Vec<Reference> {
+    let mut refs = Vec::new();
+    let mut push = |kind, name: Option<&Node>, at: String| {
+        if let Some(name) = name.and_then(Node::scalar_text) {
+            refs.push(Reference {
+                kind,
+                name: name.to_string(),
+                at,
+            });
+        }
+    };
+    for list in ["initContainers", "containers"] {
+        for (i, c) in pod
+            .get(list)
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let base = format!("{list}[{i}]");
+            for (j, e) in c
+                .get("env")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                push(
+                    RefKind::Secret,
+                    e.get_path(&["valueFrom", "secretKeyRef", "name"]),
+                    format!("{base}.env[{j}]"),
+                );
+                push(
+                    RefKind::ConfigMap,
+                    e.get_path(&["valueFrom", "configMapKeyRef", "name"]),
+                    format!("{base}.env[{j}]"),
+                );
+            }
+            for (j, e) in c
+                .get("envFrom")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                push(
+                    RefKind::Secret,
+                    e.get_path(&["secretRef", "name"]),
+                    format!("{base}.envFrom[{j}]"),
+                );
+                push(
+                    RefKind::ConfigMap,
+                    e.get_path(&["configMapRef", "name"]),
+                    format!("{base}.envFrom[{j}]"),
+                );
+            }
+        }
+    }
+    for (i, v) in pod
+        .get("volumes")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("volumes[{i}]");
+        push(
+            RefKind::Secret,
+            v.get_path(&["secret", "secretName"]),
+            at.clone(),
+        );
+        push(
+            RefKind::ConfigMap,
+            v.get_path(&["configMap", "name"]),
+            at.clone(),
+        );
+        push(
+            RefKind::Claim,
+            v.get_path(&["persistentVolumeClaim", "claimName"]),
+            at.clone(),
+        );
+        push(
+            RefKind::HostPath,
+            v.get_path(&["hostPath", "path"]),
+            at.clone(),
+        );
+        for (j, s) in v
+            .get_path(&["projected", "sources"])
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            push(
+                RefKind::Secret,
+                s.get_path(&["secret", "name"]),
+                format!("{at}.projected.sources[{j}]"),
+            );
+            push(
+                RefKind::ConfigMap,
+                s.get_path(&["configMap", "name"]),
+                format!("{at}.projected.sources[{j}]"),
+            );
+        }
+    }
+    for (i, s) in pod
+        .get("imagePullSecrets")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        push(
+            RefKind::Secret,
+            s.get("name"),
+            format!("imagePullSecrets[{i}]"),
+        );
+    }
+    refs
+}
