@@ -164,13 +164,13 @@ impl Policy {
     }
 }
 
-/// Checks the references of a finished pod spec; each violation is a message.
+/// Checks the references of a finished pod spec.
 pub fn check(
     policy: &Policy,
     namespace: Option<&str>,
     pod: &Node,
     connection_kinds: &[(String, String)],
-) -> Vec<String> {
+) -> Vec<Violation> {
     let namespace = namespace.unwrap_or_default();
     let shown = if namespace.is_empty() {
         "(none)"
@@ -185,17 +185,25 @@ pub fn check(
         .unwrap_or(policy.allow_host_path);
     for r in &refs {
         if r.kind == RefKind::HostPath && !allow_host_path {
-            violations.push(format!(
-                "{} mounts the node path {}: hostPath volumes are not allowed by the policy (set policy.allowHostPath: true to allow)",
-                r.at, r.name
-            ));
+            violations.push(Violation {
+                connection: None,
+                at: Some(r.at.clone()),
+                message: format!(
+                    "mounts the node path {}: hostPath volumes are not allowed by the policy (set policy.allowHostPath: true to allow)",
+                    r.name
+                ),
+            });
         }
     }
     let Some((key, rule)) = rule else {
         if !policy.namespaces.is_empty() || policy.default.is_some() {
-            violations.push(format!(
-                "no policy rule covers namespace {shown} (no key of policy.namespaces matches and there is no policy.default)"
-            ));
+            violations.push(Violation {
+                connection: None,
+                at: None,
+                message: format!(
+                    "no policy rule covers namespace {shown} (no key of policy.namespaces matches and there is no policy.default)"
+                ),
+            });
         }
         return violations;
     };
@@ -209,18 +217,26 @@ pub fn check(
         if let Some(globs) = allowed
             && !globs.iter().any(|g| glob::matches(g, &r.name))
         {
-            violations.push(format!(
-                "{} references {what} \"{}\", which the policy for namespace {shown} (rule \"{key}\") does not allow",
-                r.at, r.name
-            ));
+            violations.push(Violation {
+                connection: None,
+                at: Some(r.at.clone()),
+                message: format!(
+                    "references {what} \"{}\", which the policy for namespace {shown} (rule \"{key}\") does not allow",
+                    r.name
+                ),
+            });
         }
     }
     if let Some(kinds) = &rule.connection_kinds {
         for (name, kind) in connection_kinds {
             if !kinds.iter().any(|g| glob::matches(g, kind)) {
-                violations.push(format!(
-                    "connection \"{name}\" is of kind {kind}, which the policy for namespace {shown} (rule \"{key}\") does not allow"
-                ));
+                violations.push(Violation {
+                    connection: Some(name.clone()),
+                    at: None,
+                    message: format!(
+                        "connection \"{name}\" is of kind {kind}, which the policy for namespace {shown} (rule \"{key}\") does not allow"
+                    ),
+                });
             }
         }
     }
@@ -238,127 +254,72 @@ enum RefKind {
 struct Reference {
     kind: RefKind,
     name: String,
-    /// Where in the pod spec (`containers[0].envFrom[1].secretRef.name`).
-    at: String,
+    at: Location,
+}
+
+/// Where a reference sits in the pod spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// `containers`/`initContainers` and the container's index, if any.
+    pub container: Option<(&'static str, usize)>,
+    /// `env`, `envFrom`, `volumes` or `imagePullSecrets`.
+    pub field: &'static str,
+    pub index: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((list, i)) = self.container {
+            write!(f, "{list}[{i}].")?;
+        }
+        write!(f, "{}[{}]", self.field, self.index)
+    }
+}
+
+/// A policy violation and where the pod spec carries it (None: the pod as a whole).
+#[derive(Debug)]
+pub struct Violation {
+    pub at: Option<Location>,
+    /// The connection at fault, for kind violations.
+    pub connection: Option<String>,
+    pub message: String,
 }
 
 fn references(pod: &Node) -> Vec<Reference> {
     let mut refs = Vec::new();
-    let mut push = |kind, name: Option<&Node>, at: String| {
+    let mut push = |kind, name: Option<&Node>, at: &Location| {
         if let Some(name) = name.and_then(Node::scalar_text) {
-            refs.push(Reference {
-                kind,
-                name: name.to_string(),
-                at,
-            });
+            refs.push(Reference { kind, name: name.to_string(), at: at.clone() });
         }
     };
     for list in ["initContainers", "containers"] {
-        for (i, c) in pod
-            .get(list)
-            .and_then(Node::as_seq)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let base = format!("{list}[{i}]");
-            for (j, e) in c
-                .get("env")
-                .and_then(Node::as_seq)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                push(
-                    RefKind::Secret,
-                    e.get_path(&["valueFrom", "secretKeyRef", "name"]),
-                    format!("{base}.env[{j}]"),
-                );
-                push(
-                    RefKind::ConfigMap,
-                    e.get_path(&["valueFrom", "configMapKeyRef", "name"]),
-                    format!("{base}.env[{j}]"),
-                );
+        for (i, c) in pod.get(list).and_then(Node::as_seq).into_iter().flatten().enumerate() {
+            for (j, e) in c.get("env").and_then(Node::as_seq).into_iter().flatten().enumerate() {
+                let at = Location { container: Some((list, i)), field: "env", index: j };
+                push(RefKind::Secret, e.get_path(&["valueFrom", "secretKeyRef", "name"]), &at);
+                push(RefKind::ConfigMap, e.get_path(&["valueFrom", "configMapKeyRef", "name"]), &at);
             }
-            for (j, e) in c
-                .get("envFrom")
-                .and_then(Node::as_seq)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                push(
-                    RefKind::Secret,
-                    e.get_path(&["secretRef", "name"]),
-                    format!("{base}.envFrom[{j}]"),
-                );
-                push(
-                    RefKind::ConfigMap,
-                    e.get_path(&["configMapRef", "name"]),
-                    format!("{base}.envFrom[{j}]"),
-                );
+            for (j, e) in c.get("envFrom").and_then(Node::as_seq).into_iter().flatten().enumerate() {
+                let at = Location { container: Some((list, i)), field: "envFrom", index: j };
+                push(RefKind::Secret, e.get_path(&["secretRef", "name"]), &at);
+                push(RefKind::ConfigMap, e.get_path(&["configMapRef", "name"]), &at);
             }
         }
     }
-    for (i, v) in pod
-        .get("volumes")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("volumes[{i}]");
-        push(
-            RefKind::Secret,
-            v.get_path(&["secret", "secretName"]),
-            at.clone(),
-        );
-        push(
-            RefKind::ConfigMap,
-            v.get_path(&["configMap", "name"]),
-            at.clone(),
-        );
-        push(
-            RefKind::Claim,
-            v.get_path(&["persistentVolumeClaim", "claimName"]),
-            at.clone(),
-        );
-        push(
-            RefKind::HostPath,
-            v.get_path(&["hostPath", "path"]),
-            at.clone(),
-        );
-        for (j, s) in v
-            .get_path(&["projected", "sources"])
-            .and_then(Node::as_seq)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            push(
-                RefKind::Secret,
-                s.get_path(&["secret", "name"]),
-                format!("{at}.projected.sources[{j}]"),
-            );
-            push(
-                RefKind::ConfigMap,
-                s.get_path(&["configMap", "name"]),
-                format!("{at}.projected.sources[{j}]"),
-            );
+    for (i, v) in pod.get("volumes").and_then(Node::as_seq).into_iter().flatten().enumerate() {
+        let at = Location { container: None, field: "volumes", index: i };
+        push(RefKind::Secret, v.get_path(&["secret", "secretName"]), &at);
+        push(RefKind::ConfigMap, v.get_path(&["configMap", "name"]), &at);
+        push(RefKind::Claim, v.get_path(&["persistentVolumeClaim", "claimName"]), &at);
+        push(RefKind::HostPath, v.get_path(&["hostPath", "path"]), &at);
+        for s in v.get_path(&["projected", "sources"]).and_then(Node::as_seq).into_iter().flatten() {
+            push(RefKind::Secret, s.get_path(&["secret", "name"]), &at);
+            push(RefKind::ConfigMap, s.get_path(&["configMap", "name"]), &at);
         }
     }
-    for (i, s) in pod
-        .get("imagePullSecrets")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        push(
-            RefKind::Secret,
-            s.get("name"),
-            format!("imagePullSecrets[{i}]"),
-        );
+    for (i, s) in pod.get("imagePullSecrets").and_then(Node::as_seq).into_iter().flatten().enumerate() {
+        let at = Location { container: None, field: "imagePullSecrets", index: i };
+        push(RefKind::Secret, s.get("name"), &at);
     }
     refs
 }

@@ -94,6 +94,22 @@ fn seed_resource_list_matches_expected_and_is_idempotent() {
     );
 }
 
+#[test]
+fn connections_example_matches_expected_and_is_idempotent() {
+    let input = std::fs::read(repo("examples/connections/resource-list.yaml")).expect("read the example");
+    let out = run(&mut Command::new(bin()), &input);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let first = text(&out.stdout);
+    assert_matches_file(&repo("examples/connections/expected.yaml"), &first);
+    assert_eq!(count_jobs(&first), 2, "{first}");
+    let again = run(&mut Command::new(bin()), first.as_bytes());
+    assert!(
+        again.stdout == first.as_bytes(),
+        "a second run changed the output:\n{}",
+        common::diff(&first, &text(&again.stdout))
+    );
+}
+
 // ---------------------------------------------------------------------- kpt
 
 fn kpt(args: &[&str], dir: &Path) -> std::process::Output {

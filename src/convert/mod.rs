@@ -441,6 +441,7 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
     let Some(mut job) = job else {
         return (None, diag);
     };
+    let written = WrittenCounts::of(&job);
     let applied = connections::apply(&mut job, config, &mut diag);
     validate::pod_references(&job, &mut diag);
     if diag.has_errors() {
@@ -481,7 +482,11 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
         .unwrap_or_default();
     let policy = config.policy.clone().unwrap_or_default();
     for violation in crate::policy::check(&policy, namespace.as_deref(), &pod, &applied.kinds) {
-        diag.error(spec_path, format!("policy: {violation}"));
+        let (at, origin) = match &violation.connection {
+            Some(name) => (connection_path(&job, name).unwrap_or_else(|| spec_path.to_string()), String::new()),
+            None => written.source_of(violation.at.as_ref(), &job, spec_path),
+        };
+        diag.error(&at, format!("policy: {}{origin}", violation.message));
     }
     if diag.has_errors() {
         return (None, diag);
@@ -494,6 +499,72 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
         return (None, diag);
     }
     (Some(built), diag)
+}
+
+/// Where the operation names a connection (`spec.run.connections[1]`).
+fn connection_path(job: &polyaxon::JobSpec, name: &str) -> Option<String> {
+    job.connection_refs
+        .iter()
+        .chain(job.init_connections.iter().flatten())
+        .find(|(n, _)| n == name)
+        .map(|(_, path)| path.clone())
+}
+
+/// How many env/envFrom entries and volumes the author wrote, so a policy
+/// finding on the finished pod can point back at the Polyaxon file.
+struct WrittenCounts {
+    /// (env, envFrom) per container: main, sidecars..., then init containers.
+    containers: Vec<(usize, usize)>,
+    inits: Vec<(usize, usize)>,
+    volumes: usize,
+}
+
+impl WrittenCounts {
+    fn of(job: &polyaxon::JobSpec) -> Self {
+        let counts = |c: &Node| {
+            let len = |k| c.get(k).and_then(Node::as_seq).map_or(0, Vec::len);
+            (len("env"), len("envFrom"))
+        };
+        let mut containers = vec![counts(&job.container)];
+        containers.extend(job.sidecars.iter().map(counts));
+        WrittenCounts {
+            containers,
+            inits: job.init_containers.iter().map(counts).collect(),
+            volumes: job.volumes.len(),
+        }
+    }
+
+    /// The field path in the source, and a note when connections added it.
+    fn source_of(&self, at: Option<&crate::policy::Location>, job: &polyaxon::JobSpec, spec_path: &str) -> (String, String) {
+        let Some(at) = at else {
+            return (spec_path.to_string(), String::new());
+        };
+        let run = &job.run_path;
+        let from_connections = || (diag::child(run, "connections"), format!(" (added by a connection; pod {at})"));
+        match (at.container, at.field) {
+            (None, "volumes") if at.index < self.volumes => (format!("{run}.volumes[{}]", at.index), String::new()),
+            (None, "imagePullSecrets") => (format!("{run}.environment.imagePullSecrets[{}]", at.index), String::new()),
+            (None, _) => from_connections(),
+            (Some((list, i)), field) => {
+                let (counts, path) = if list == "containers" {
+                    let path = if i == 0 {
+                        diag::child(run, "container")
+                    } else {
+                        format!("{run}.sidecars[{}]", i - 1)
+                    };
+                    (self.containers.get(i), path)
+                } else {
+                    (self.inits.get(i), job.init_paths.get(i).cloned().unwrap_or_default())
+                };
+                let written = counts.map_or(0, |(env, from)| if field == "env" { *env } else { *from });
+                if at.index < written {
+                    (format!("{path}.{field}[{}]", at.index), String::new())
+                } else {
+                    from_connections()
+                }
+            }
+        }
+    }
 }
 
 /// Is this node an empty placeholder (a `~` document)?
