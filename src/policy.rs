@@ -289,36 +289,107 @@ fn references(pod: &Node) -> Vec<Reference> {
     let mut refs = Vec::new();
     let mut push = |kind, name: Option<&Node>, at: &Location| {
         if let Some(name) = name.and_then(Node::scalar_text) {
-            refs.push(Reference { kind, name: name.to_string(), at: at.clone() });
+            refs.push(Reference {
+                kind,
+                name: name.to_string(),
+                at: at.clone(),
+            });
         }
     };
     for list in ["initContainers", "containers"] {
-        for (i, c) in pod.get(list).and_then(Node::as_seq).into_iter().flatten().enumerate() {
-            for (j, e) in c.get("env").and_then(Node::as_seq).into_iter().flatten().enumerate() {
-                let at = Location { container: Some((list, i)), field: "env", index: j };
-                push(RefKind::Secret, e.get_path(&["valueFrom", "secretKeyRef", "name"]), &at);
-                push(RefKind::ConfigMap, e.get_path(&["valueFrom", "configMapKeyRef", "name"]), &at);
+        for (i, c) in pod
+            .get(list)
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (j, e) in c
+                .get("env")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let at = Location {
+                    container: Some((list, i)),
+                    field: "env",
+                    index: j,
+                };
+                push(
+                    RefKind::Secret,
+                    e.get_path(&["valueFrom", "secretKeyRef", "name"]),
+                    &at,
+                );
+                push(
+                    RefKind::ConfigMap,
+                    e.get_path(&["valueFrom", "configMapKeyRef", "name"]),
+                    &at,
+                );
             }
-            for (j, e) in c.get("envFrom").and_then(Node::as_seq).into_iter().flatten().enumerate() {
-                let at = Location { container: Some((list, i)), field: "envFrom", index: j };
+            for (j, e) in c
+                .get("envFrom")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let at = Location {
+                    container: Some((list, i)),
+                    field: "envFrom",
+                    index: j,
+                };
                 push(RefKind::Secret, e.get_path(&["secretRef", "name"]), &at);
-                push(RefKind::ConfigMap, e.get_path(&["configMapRef", "name"]), &at);
+                push(
+                    RefKind::ConfigMap,
+                    e.get_path(&["configMapRef", "name"]),
+                    &at,
+                );
             }
         }
     }
-    for (i, v) in pod.get("volumes").and_then(Node::as_seq).into_iter().flatten().enumerate() {
-        let at = Location { container: None, field: "volumes", index: i };
+    for (i, v) in pod
+        .get("volumes")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = Location {
+            container: None,
+            field: "volumes",
+            index: i,
+        };
         push(RefKind::Secret, v.get_path(&["secret", "secretName"]), &at);
         push(RefKind::ConfigMap, v.get_path(&["configMap", "name"]), &at);
-        push(RefKind::Claim, v.get_path(&["persistentVolumeClaim", "claimName"]), &at);
+        push(
+            RefKind::Claim,
+            v.get_path(&["persistentVolumeClaim", "claimName"]),
+            &at,
+        );
         push(RefKind::HostPath, v.get_path(&["hostPath", "path"]), &at);
-        for s in v.get_path(&["projected", "sources"]).and_then(Node::as_seq).into_iter().flatten() {
+        for s in v
+            .get_path(&["projected", "sources"])
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+        {
             push(RefKind::Secret, s.get_path(&["secret", "name"]), &at);
             push(RefKind::ConfigMap, s.get_path(&["configMap", "name"]), &at);
         }
     }
-    for (i, s) in pod.get("imagePullSecrets").and_then(Node::as_seq).into_iter().flatten().enumerate() {
-        let at = Location { container: None, field: "imagePullSecrets", index: i };
+    for (i, s) in pod
+        .get("imagePullSecrets")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = Location {
+            container: None,
+            field: "imagePullSecrets",
+            index: i,
+        };
         push(RefKind::Secret, s.get("name"), &at);
     }
     refs

@@ -185,11 +185,13 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
 
     let run_path = job.run_path.clone();
     let container_path = child(&run_path, "container");
+    let param_env = job.param_env.clone();
     wire(
         &mut job.container,
         &container_path,
         &main_connections,
         &requested,
+        &param_env,
         &mut volumes,
         diag,
     );
@@ -200,6 +202,7 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
             &at,
             &main_connections,
             &requested,
+            &[],
             &mut volumes,
             diag,
         );
@@ -215,6 +218,7 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
                 container,
                 at,
                 std::slice::from_ref(connection),
+                &[],
                 &[],
                 &mut volumes,
                 diag,
@@ -315,6 +319,7 @@ fn wire(
     path: &str,
     connections: &[Connection],
     requested: &[(&Connection, &Resource, Source)],
+    param_env: &[(String, String)],
     volumes: &mut Volumes,
     diag: &mut Diag,
 ) {
@@ -449,6 +454,12 @@ fn wire(
             entry.set("value", Node::string(value));
             env_candidates.push((entry, format!("connection \"{}\" env", c.name)));
         }
+    }
+    // `toEnv` inputs and params come after connection env, as in Polyaxon.
+    for (name, value) in param_env {
+        let mut entry = named(name);
+        entry.set("value", Node::string(value));
+        env_candidates.push((entry, format!("the toEnv of \"{name}\"")));
     }
     env_candidates.extend(item_env);
     let existing: Vec<(String, usize)> = container

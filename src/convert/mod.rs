@@ -1,11 +1,15 @@
 //! The pure middle of the pipeline: items and config in, items and results
 //! out. No I/O here.
 
+pub mod components;
+pub mod compose;
 pub mod connections;
 pub mod diag;
 pub mod job;
 pub mod k8s;
+pub mod params;
 pub mod polyaxon;
+pub mod template;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashSet};
@@ -179,11 +183,20 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
             )
         })
         .collect();
+    let catalog = components::Catalog::of(&items);
+    let lookup = |kind: &str, value: &str| {
+        catalog
+            .find(kind, value)
+            .map(|(_, node, desc)| (node, desc))
+    };
+    // Raw Polyaxon components that an operation references are components,
+    // not runs of their own.
+    let skipped: HashSet<usize> = catalog.referenced_raw(&items);
     let mut out: Vec<Node> = Vec::with_capacity(items.len() + sources.len());
     // (index in `out`, source path) of each generated object, for file layout.
     let mut generated: Vec<(usize, String)> = Vec::new();
 
-    for item in &items {
+    for (position, item) in items.iter().enumerate() {
         match role(item) {
             Role::Generated(source) if sources.contains(&source) => {}
             Role::Generated(_) | Role::Other => out.push(item.node.clone()),
@@ -205,7 +218,10 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                 out.push(item.node.clone());
             }
             Role::Operation | Role::Raw => {
-                let (job, diag) = convert_one(item, config);
+                if skipped.contains(&position) {
+                    continue;
+                }
+                let (job, diag) = convert_one(item, config, &lookup);
                 let resource = resource_ref(&item.node).or_else(|| raw_ref(item));
                 let file = file_ref(item);
                 results.extend(
@@ -377,7 +393,11 @@ fn job_name_from(polyaxon_name: &str) -> String {
     polyaxon_name.to_ascii_lowercase().replace('_', "-")
 }
 
-fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
+fn convert_one(
+    item: &Item,
+    config: &Config,
+    components: &ComponentLookup<'_>,
+) -> (Option<Node>, Diag) {
     let mut diag = Diag::default();
     let node = &item.node;
     let (spec, spec_path) = if item.raw_polyaxon {
@@ -392,8 +412,6 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
         );
         return (None, diag);
     };
-    let job = polyaxon::read(spec, spec_path, &mut diag);
-
     let name = if item.raw_polyaxon {
         let raw = raw_name(item);
         let name = job_name_from(&raw);
@@ -421,6 +439,20 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
     } else {
         meta(node, "namespace")
     };
+    let globals_ns = wrapper_ns
+        .or_else(|| spec.get("namespace").and_then(Node::as_str))
+        .or(config.defaults.namespace.as_deref());
+    let sources = polyaxon::Sources {
+        catalog: &config.connections,
+        presets: config.presets.as_ref(),
+        globals: params::Globals {
+            name: &name,
+            namespace: globals_ns,
+            extra: &config.globals,
+        },
+        components,
+    };
+    let job = polyaxon::read(spec, spec_path, &sources, &mut diag);
     let spec_ns = job.as_ref().and_then(|j| j.namespace.clone());
     let spec_ns = spec_ns.as_deref();
     if let (Some(a), Some(b)) = (wrapper_ns, spec_ns)
@@ -483,7 +515,10 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
     let policy = config.policy.clone().unwrap_or_default();
     for violation in crate::policy::check(&policy, namespace.as_deref(), &pod, &applied.kinds) {
         let (at, origin) = match &violation.connection {
-            Some(name) => (connection_path(&job, name).unwrap_or_else(|| spec_path.to_string()), String::new()),
+            Some(name) => (
+                connection_path(&job, name).unwrap_or_else(|| spec_path.to_string()),
+                String::new(),
+            ),
             None => written.source_of(violation.at.as_ref(), &job, spec_path),
         };
         diag.error(&at, format!("policy: {}{origin}", violation.message));
@@ -500,6 +535,8 @@ fn convert_one(item: &Item, config: &Config) -> (Option<Node>, Diag) {
     }
     (Some(built), diag)
 }
+
+pub type ComponentLookup<'a> = dyn Fn(&str, &str) -> Result<(Node, String), String> + 'a;
 
 /// Where the operation names a connection (`spec.run.connections[1]`).
 fn connection_path(job: &polyaxon::JobSpec, name: &str) -> Option<String> {
@@ -535,15 +572,30 @@ impl WrittenCounts {
     }
 
     /// The field path in the source, and a note when connections added it.
-    fn source_of(&self, at: Option<&crate::policy::Location>, job: &polyaxon::JobSpec, spec_path: &str) -> (String, String) {
+    fn source_of(
+        &self,
+        at: Option<&crate::policy::Location>,
+        job: &polyaxon::JobSpec,
+        spec_path: &str,
+    ) -> (String, String) {
         let Some(at) = at else {
             return (spec_path.to_string(), String::new());
         };
         let run = &job.run_path;
-        let from_connections = || (diag::child(run, "connections"), format!(" (added by a connection; pod {at})"));
+        let from_connections = || {
+            (
+                diag::child(run, "connections"),
+                format!(" (added by a connection; pod {at})"),
+            )
+        };
         match (at.container, at.field) {
-            (None, "volumes") if at.index < self.volumes => (format!("{run}.volumes[{}]", at.index), String::new()),
-            (None, "imagePullSecrets") => (format!("{run}.environment.imagePullSecrets[{}]", at.index), String::new()),
+            (None, "volumes") if at.index < self.volumes => {
+                (format!("{run}.volumes[{}]", at.index), String::new())
+            }
+            (None, "imagePullSecrets") => (
+                format!("{run}.environment.imagePullSecrets[{}]", at.index),
+                String::new(),
+            ),
             (None, _) => from_connections(),
             (Some((list, i)), field) => {
                 let (counts, path) = if list == "containers" {
@@ -554,9 +606,13 @@ impl WrittenCounts {
                     };
                     (self.containers.get(i), path)
                 } else {
-                    (self.inits.get(i), job.init_paths.get(i).cloned().unwrap_or_default())
+                    (
+                        self.inits.get(i),
+                        job.init_paths.get(i).cloned().unwrap_or_default(),
+                    )
                 };
-                let written = counts.map_or(0, |(env, from)| if field == "env" { *env } else { *from });
+                let written =
+                    counts.map_or(0, |(env, from)| if field == "env" { *env } else { *from });
                 if at.index < written {
                     (format!("{path}.{field}[{}]", at.index), String::new())
                 } else {

@@ -2,8 +2,11 @@
 //! Job builder needs, as strictly as Polyaxon does (unknown sections and
 //! fields are errors) and with every feature not built yet reported by name.
 
+use super::compose::{self, Strategy};
 use super::diag::{Diag, child, index};
 use super::k8s::{self, Kind};
+use super::params;
+use super::template::Templates;
 use super::validate;
 use crate::results::did_you_mean;
 use crate::yaml::{Node, Resolved, Value};
@@ -176,6 +179,8 @@ pub struct JobSpec {
     pub connection_refs: Vec<(String, String)>,
     /// Where `run` is (`spec.run`, `spec.component.run`).
     pub run_path: String,
+    /// `toEnv` inputs and params, for the main container.
+    pub param_env: Vec<(String, String)>,
     pub container: Node,
     pub sidecars: Vec<Node>,
     pub volumes: Vec<Node>,
@@ -189,8 +194,23 @@ pub struct Termination {
     pub pod_failure_policy: Option<Node>,
 }
 
-/// Reads `spec` (the Polyaxon file) found at `path` of its item.
-pub fn read(spec: &Node, path: &str, diag: &mut Diag) -> Option<JobSpec> {
+/// What a Polyaxon file may draw on besides itself.
+pub struct Sources<'a> {
+    pub catalog: &'a [crate::catalog::Connection],
+    /// `RenderPolyaxon.presets`: named preset files.
+    pub presets: Option<&'a Node>,
+    pub globals: params::Globals<'a>,
+    /// Finds the component a `hubRef`/`pathRef` names: its Polyaxon file and
+    /// how to name it in messages, or why it cannot be found.
+    pub components: &'a super::ComponentLookup<'a>,
+}
+
+/// Findings inside a referenced component are reported at the reference.
+const IN_COMPONENT: &str = "@component";
+
+/// Reads `spec` (the Polyaxon file) found at `path` of its item: composes
+/// its layers, renders its templates, and reads the result.
+pub fn read(spec: &Node, path: &str, sources: &Sources<'_>, diag: &mut Diag) -> Option<JobSpec> {
     if spec.as_map().is_none() {
         diag.error(
             path,
@@ -198,65 +218,95 @@ pub fn read(spec: &Node, path: &str, diag: &mut Diag) -> Option<JobSpec> {
         );
         return None;
     }
-    report_templates(spec, path, diag);
-    let mut job = JobSpec::default();
-    read_file(spec, path, &mut job, diag, 0)?;
-    Some(job)
-}
-
-/// One error per file for `{{ }}` templates, naming where they are.
-fn report_templates(spec: &Node, path: &str, diag: &mut Diag) {
-    let mut places = Vec::new();
-    find_templates(spec, path, &mut places);
-    if let Some(first) = places.first() {
-        let shown: Vec<&str> = places.iter().take(5).map(String::as_str).collect();
-        let more = places.len().saturating_sub(shown.len());
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
+    let kind = file_kind(spec, path, diag)?;
+    check_sections(spec, path, &kind, diag);
+    let mut reference: Option<(String, String)> = None;
+    let (component, component_path) = if kind == "operation" {
+        let refs: Vec<&str> = ["hubRef", "pathRef", "dagRef", "urlRef"]
+            .into_iter()
+            .filter(|r| spec.get(r).is_some_and(|n| !n.is_null()))
+            .collect();
+        match (
+            spec.get("component").filter(|n| !n.is_null()),
+            refs.as_slice(),
+        ) {
+            (Some(_), [_, ..]) | (None, [_, _, ..]) => {
+                diag.error(path, "give one of component, hubRef or pathRef");
+                return None;
+            }
+            (Some(c), []) if c.as_map().is_some() => (c.clone(), child(path, "component")),
+            (Some(_), []) => {
+                diag.error(
+                    &child(path, "component"),
+                    "component must be a Polyaxon component (a mapping)",
+                );
+                return None;
+            }
+            (None, [r @ ("hubRef" | "pathRef")]) => {
+                let at = child(path, r);
+                let value = spec.get(r).and_then(Node::as_str).unwrap_or_default();
+                match (sources.components)(r, value) {
+                    Ok((node, desc)) => {
+                        reference = Some((at, desc));
+                        (node, IN_COMPONENT.to_string())
+                    }
+                    Err(message) => {
+                        diag.error(&at, message);
+                        return None;
+                    }
+                }
+            }
+            (None, [r]) => {
+                diag.error(
+                    &child(path, r),
+                    format!("{r} needs Polyaxon's control plane; use hubRef or pathRef to a PolyaxonComponent, or an inline component"),
+                );
+                return None;
+            }
+            (None, []) => {
+                diag.error(
+                    path,
+                    "an operation needs a component (inline under `component`, or hubRef/pathRef)",
+                );
+                return None;
+            }
+        }
+    } else {
+        (spec.clone(), path.to_string())
+    };
+    let mut inner = Diag::default();
+    let job = compose_and_read(
+        spec,
+        path,
+        &kind,
+        &component,
+        &component_path,
+        sources,
+        &mut inner,
+    );
+    for finding in inner.findings {
+        let finding = match (&reference, &finding.field) {
+            (Some((at, desc)), Some(field)) if field.starts_with(IN_COMPONENT) => {
+                let rel = field[IN_COMPONENT.len()..].trim_start_matches('.');
+                let message = if rel.is_empty() {
+                    format!("{desc}: {}", finding.message)
+                } else {
+                    format!("{desc} {rel}: {}", finding.message)
+                };
+                crate::results::Finding { message, ..finding }.at(at.clone())
+            }
+            _ => finding,
         };
-        diag.error(
-            first,
-            format!(
-                "templates ({{{{ ... }}}}) are not supported yet: params and template contexts come in a later release (used at {}{more})",
-                shown.join(", ")
-            ),
-        );
+        diag.findings.push(finding);
     }
+    job
 }
 
-fn find_templates(node: &Node, path: &str, places: &mut Vec<String>) {
-    match &node.value {
-        Value::Scalar(s) if s.text.contains("{{") || s.text.contains("{%") => {
-            places.push(path.to_string())
-        }
-        Value::Scalar(_) => {}
-        Value::Seq(items, _) => {
-            for (i, item) in items.iter().enumerate() {
-                find_templates(item, &index(path, i), places);
-            }
-        }
-        Value::Map(entries, _) => {
-            for (k, v) in entries {
-                find_templates(v, &child(path, k.scalar_text().unwrap_or_default()), places);
-            }
-        }
-    }
-}
-
-fn read_file(
-    spec: &Node,
-    path: &str,
-    job: &mut JobSpec,
-    diag: &mut Diag,
-    depth: usize,
-) -> Option<()> {
-    let entries = spec.as_map()?;
-    let kind = match spec.get("kind") {
-        None => "component".to_string(),
+fn file_kind(spec: &Node, path: &str, diag: &mut Diag) -> Option<String> {
+    match spec.get("kind") {
+        None => Some("component".to_string()),
         Some(k) => match k.as_str() {
-            Some(k @ ("component" | "operation")) => k.to_string(),
+            Some(k @ ("component" | "operation")) => Some(k.to_string()),
             _ => {
                 diag.error(
                     &child(path, "kind"),
@@ -265,11 +315,15 @@ fn read_file(
                         k.scalar_text().unwrap_or("a collection")
                     ),
                 );
-                return None;
+                None
             }
         },
-    };
-    for (key, value) in entries {
+    }
+}
+
+/// Sections every Polyaxon file may have, and the ones a plain Job cannot express.
+fn check_sections(file: &Node, path: &str, kind: &str, diag: &mut Diag) {
+    for (key, value) in file.as_map().into_iter().flatten() {
         let Some(key) = key.scalar_text() else {
             continue;
         };
@@ -288,106 +342,407 @@ fn read_file(
             continue;
         }
         match key {
-            "version" | "kind" | "description" | "tags" | "strictParams" | "run" | "component"
-            | "termination" | "plugins" => {}
-            "name" => match value.scalar_text() {
-                Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
-                    job.name = Some(name.to_string());
-                }
-                _ => diag.error(&at, "name must match ^[-a-zA-Z0-9_]+$ (Polyaxon's rule)"),
-            },
-            "namespace" => match value.as_str() {
-                Some(ns) if validate::dns_label(ns).is_ok() => job.namespace = Some(ns.to_string()),
-                _ => diag.error(&at, "namespace must be a DNS-1123 label"),
-            },
             "queue" | "cache" | "cost" | "isApproved" | "template" => diag.info(
                 &at,
                 format!("\"{key}\" is read by Polyaxon's control plane only; ignored"),
             ),
-            "inputs" | "outputs" | "params" | "contexts" => diag.error(
-                &at,
-                format!("{key} are not supported yet: params and templates come in a later release"),
-            ),
-            "hubRef" | "pathRef" | "dagRef" | "urlRef" => diag.error(
-                &at,
-                format!("{key} is not supported yet: put the component inline under `component`"),
-            ),
-            "presets" | "isPreset" => diag.error(&at, format!("{key}: presets are not supported yet")),
-            "patchStrategy" | "runPatch" => {
-                diag.error(&at, format!("{key}: runPatch composition is not supported yet"));
-            }
+            "isPreset" => diag.error(&at, "this is a preset: name it in RenderPolyaxon.presets and list it under presets"),
             "schedule" => diag.error(&at, "schedule: CronJobs are not supported yet"),
+            "contexts" => diag.error(&at, "contexts are not supported; declare inputs instead"),
             "matrix" | "joins" | "dependencies" | "trigger" | "conditions" | "skipOnUpstreamSkip"
             | "events" | "operations" => diag.error(
                 &at,
                 format!("{key} needs Polyaxon's pipeline scheduler; a plain Kubernetes Job cannot express it"),
             ),
-            "build" | "hooks" | "mount" => diag.error(
-                &at,
-                format!("{key} needs Polyaxon's control plane; not supported"),
-            ),
-            _ => diag.error(
-                &at,
-                format!("the top-level shortcut \"{key}\" is not supported yet: write it under run"),
-            ),
+            "build" | "hooks" | "mount" => diag.error(&at, format!("{key} needs Polyaxon's control plane; not supported")),
+            "component" if kind != "operation" => diag.error(&at, "only an operation has a component"),
+            "params" | "runPatch" | "patchStrategy" | "hubRef" | "pathRef" | "dagRef" | "urlRef" if kind != "operation" => {
+                diag.error(&at, format!("{key} belongs to an operation (kind: operation)"));
+            }
+            _ => {}
         }
     }
+}
+
+/// Renders each layer, composes them, and reads the result.
+fn compose_and_read(
+    spec: &Node,
+    path: &str,
+    kind: &str,
+    component: &Node,
+    component_path: &str,
+    sources: &Sources<'_>,
+    diag: &mut Diag,
+) -> Option<JobSpec> {
     if kind == "operation" {
-        match spec.get("component") {
-            Some(component) if component.as_map().is_some() && depth == 0 => {
-                read_file(component, &child(path, "component"), job, diag, depth + 1)?;
-            }
-            Some(_) if depth > 0 => {
+        match file_kind(component, component_path, diag)?.as_str() {
+            "operation" => {
                 diag.error(
-                    &child(path, "component"),
-                    "a component cannot contain another operation",
+                    component_path,
+                    "the component of an operation must be a component, not another operation",
                 );
                 return None;
             }
-            Some(_) => {
-                diag.error(
-                    &child(path, "component"),
-                    "component must be a Polyaxon component (a mapping)",
-                );
-                return None;
-            }
-            None => {
-                if ["hubRef", "pathRef", "dagRef", "urlRef"]
-                    .iter()
-                    .all(|r| spec.get(r).is_none())
-                {
-                    diag.error(
-                        path,
-                        "an operation needs a component (inline under `component`)",
-                    );
+            k => check_sections(component, component_path, k, diag),
+        }
+    }
+    let params = (kind == "operation")
+        .then(|| spec.get("params").map(|p| (p, child(path, "params"))))
+        .flatten();
+    let resolution = params::resolve(
+        component,
+        component_path,
+        params.as_ref().map(|(p, at)| (*p, at.as_str())),
+        &sources.globals,
+        sources.catalog,
+        diag,
+    );
+    let templates = Templates::new(&resolution.context);
+    let render = |file: &Node, at: &str, skip: &[&str], diag: &mut Diag| -> Node {
+        let mut out = file.clone();
+        if let Some(entries) = out.as_map_mut() {
+            for (k, v) in entries.iter_mut() {
+                let key = k.scalar_text().unwrap_or_default().to_string();
+                if !skip.contains(&key.as_str()) {
+                    templates.render_tree(v, &child(at, &key), diag);
                 }
-                return None;
             }
         }
-        // Operation-level fields win over the component's.
-        if let Some(name) = spec.get("name").and_then(Node::scalar_text) {
-            job.name = Some(name.to_string());
+        out
+    };
+    let component = render(component, component_path, &["inputs", "outputs"], diag);
+    let mut compiled = Node::map();
+    for key in ["name", "termination", "plugins", "schedule", "namespace"] {
+        if let Some(v) = component.get(key).filter(|n| !n.is_null()) {
+            compiled.set(key, v.clone());
         }
-    } else {
-        if spec.get("component").is_some() {
+    }
+    let mut checked_layers: Vec<(Node, String)> = Vec::new();
+    let with_shortcuts = |layer: &Node, patch: &Option<Node>| {
+        let mut layer = layer.clone();
+        if let Some(p) = patch {
+            layer.set("shortcuts", p.clone());
+        }
+        layer
+    };
+    let mut run = component
+        .get("run")
+        .filter(|n| !n.is_null())
+        .cloned()
+        .unwrap_or_else(Node::map);
+    let component_shortcuts = compose::shortcuts(&component, component_path, diag);
+    if let Some(patch) = &component_shortcuts {
+        compose::patch_run(&mut run, patch, Strategy::PostMerge);
+    }
+    checked_layers.push((
+        with_shortcuts(&component, &component_shortcuts),
+        component_path.to_string(),
+    ));
+    let mut preset_names: Vec<(String, String)> = preset_list(&component, component_path, diag);
+    if kind == "operation" {
+        let op = render(
+            spec,
+            path,
+            &["component", "params", "inputs", "outputs"],
+            diag,
+        );
+        let strategy = Strategy::read(op.get("patchStrategy"), &child(path, "patchStrategy"), diag);
+        apply_layer(&mut compiled, &op, strategy);
+        let op_shortcuts = compose::shortcuts(&op, path, diag);
+        if let Some(patch) = &op_shortcuts {
+            compose::patch_run(&mut run, patch, strategy);
+        }
+        checked_layers.push((with_shortcuts(&op, &op_shortcuts), path.to_string()));
+        if let Some(patch) = op.get("runPatch").filter(|n| !n.is_null()) {
+            if patch.as_map().is_some() {
+                check_fields(
+                    patch,
+                    RUN_PATCH_FIELDS,
+                    "runPatch",
+                    &child(path, "runPatch"),
+                    diag,
+                );
+                compose::patch_run(&mut run, patch, strategy);
+            } else {
+                diag.error(
+                    &child(path, "runPatch"),
+                    "runPatch must be a mapping (a partial run)",
+                );
+            }
+        }
+        preset_names.extend(preset_list(&op, path, diag));
+    }
+    for (name, at) in preset_names {
+        let Some(preset) = sources
+            .presets
+            .and_then(|p| p.get(&name))
+            .filter(|n| n.as_map().is_some())
+        else {
+            let known: Vec<&str> = sources
+                .presets
+                .and_then(Node::as_map)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, _)| k.scalar_text())
+                .collect();
+            let known = if known.is_empty() {
+                "none is configured".to_string()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
             diag.error(
-                &child(path, "component"),
-                "only an operation has a component",
+                &at,
+                format!("preset \"{name}\" is not in RenderPolyaxon.presets ({known})"),
+            );
+            continue;
+        };
+        let preset_path = format!("{at} (preset {name})");
+        check_sections(preset, &preset_path, "preset", diag);
+        let preset = render(preset, &preset_path, &[], diag);
+        let strategy = Strategy::read(
+            preset.get("patchStrategy"),
+            &child(&preset_path, "patchStrategy"),
+            diag,
+        );
+        apply_layer(&mut compiled, &preset, strategy);
+        let preset_shortcuts = compose::shortcuts(&preset, &preset_path, diag);
+        if let Some(patch) = &preset_shortcuts {
+            compose::patch_run(&mut run, patch, strategy);
+        }
+        checked_layers.push((
+            with_shortcuts(&preset, &preset_shortcuts),
+            preset_path.clone(),
+        ));
+        if let Some(patch) = preset.get("runPatch").filter(|n| n.as_map().is_some()) {
+            compose::patch_run(&mut run, patch, strategy);
+        }
+    }
+    compiled.set("run", run);
+    // Each layer is checked where it was written, so findings point at the
+    // author's line; the composed result is read after, and reports only
+    // what the layers did not (problems that composing made).
+    let mut layers = Diag::default();
+    for (layer, at) in &checked_layers {
+        check_layer(layer, at, &mut layers);
+    }
+    let mut composed = Diag::default();
+    let mut job = JobSpec::default();
+    read_compiled(&compiled, component_path, &mut job, &mut composed);
+    diag.findings.extend(layers.findings.iter().cloned());
+    for finding in composed.findings {
+        if !layers
+            .findings
+            .iter()
+            .any(|f| f.severity == finding.severity && f.message == finding.message)
+        {
+            diag.findings.push(finding);
+        }
+    }
+    job.param_env = resolution.env;
+    context_volume(&mut job, diag);
+    Some(job)
+}
+
+/// Polyaxon code writes under `/plx-context` (`globals.artifacts_path`,
+/// `run_outputs_path`, …). A container that names such a path gets an
+/// emptyDir there, shared by every container of the pod, as Polyaxon's
+/// artifacts context is.
+fn context_volume(job: &mut JobSpec, diag: &mut Diag) {
+    const ROOT: &str = "/plx-context";
+    fn mentions(node: &Node) -> bool {
+        match &node.value {
+            Value::Scalar(s) => s.text.contains(ROOT),
+            Value::Seq(items, _) => items.iter().any(mentions),
+            Value::Map(entries, _) => entries
+                .iter()
+                .any(|(k, v)| k.scalar_text() != Some("volumeMounts") && mentions(v)),
+        }
+    }
+    let mut containers: Vec<&mut Node> = vec![&mut job.container];
+    containers.extend(job.sidecars.iter_mut());
+    containers.extend(job.init_containers.iter_mut());
+    let mut used = false;
+    for container in containers {
+        let mounted = container
+            .get("volumeMounts")
+            .and_then(Node::as_seq)
+            .is_some_and(|m| {
+                m.iter()
+                    .any(|m| m.get("mountPath").and_then(Node::scalar_text) == Some(ROOT))
+            });
+        if mounted || !mentions(container) {
+            continue;
+        }
+        used = true;
+        let mut mount = Node::map();
+        mount.set("name", Node::string(CONTEXT_VOLUME));
+        mount.set("mountPath", Node::string(ROOT));
+        match container.get_mut("volumeMounts") {
+            Some(Node {
+                value: Value::Seq(items, _),
+                ..
+            }) => items.push(mount),
+            _ => container.set("volumeMounts", Node::seq(vec![mount])),
+        }
+    }
+    if used
+        && !job
+            .volumes
+            .iter()
+            .any(|v| v.get("name").and_then(Node::scalar_text) == Some(CONTEXT_VOLUME))
+    {
+        let mut volume = Node::map();
+        volume.set("name", Node::string(CONTEXT_VOLUME));
+        volume.set("emptyDir", Node::map());
+        job.volumes.push(volume);
+        diag.info(
+            &job.run_path,
+            format!("the containers use Polyaxon's {ROOT} paths: an emptyDir volume \"{CONTEXT_VOLUME}\" is mounted there"),
+        );
+    }
+}
+
+/// The emptyDir behind `/plx-context`.
+pub const CONTEXT_VOLUME: &str = "plx-context";
+
+/// Checks one layer on its own: its run (partial), termination and plugins.
+fn check_layer(layer: &Node, path: &str, diag: &mut Diag) {
+    let mut scratch = JobSpec::default();
+    if let Some(run) = layer.get("run").filter(|n| n.as_map().is_some()) {
+        read_run(run, &child(path, "run"), &mut scratch, diag, true);
+    }
+    if let Some(patch) = layer.get("runPatch").filter(|n| n.as_map().is_some()) {
+        read_run(patch, &child(path, "runPatch"), &mut scratch, diag, true);
+    }
+    if let Some(shortcuts) = layer.get("shortcuts") {
+        read_run(shortcuts, path, &mut scratch, diag, true);
+    }
+    if let Some(t) = layer.get("termination") {
+        read_termination(
+            t,
+            &child(path, "termination"),
+            &mut scratch.termination,
+            diag,
+        );
+    }
+    if let Some(p) = layer.get("plugins") {
+        read_plugins(p, &child(path, "plugins"), &mut scratch, diag);
+    }
+}
+
+const RUN_PATCH_FIELDS: &[&str] = &[
+    "kind",
+    "environment",
+    "connections",
+    "volumes",
+    "init",
+    "sidecars",
+    "container",
+];
+
+/// The names in a file's `presets: [...]`, with their paths.
+fn preset_list(file: &Node, path: &str, diag: &mut Diag) -> Vec<(String, String)> {
+    let Some(list) = file.get("presets").filter(|n| !n.is_null()) else {
+        return Vec::new();
+    };
+    let at = child(path, "presets");
+    match list.as_seq() {
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match n.as_str() {
+                Some(name) => Some((name.to_string(), index(&at, i))),
+                None => {
+                    diag.error(&index(&at, i), "a preset is named by a string");
+                    None
+                }
+            })
+            .collect(),
+        None => {
+            diag.error(&at, "presets must be a list of preset names");
+            Vec::new()
+        }
+    }
+}
+
+/// An operation's or preset's own `name`, `termination`, `plugins`,
+/// `schedule` and `namespace` over the component's.
+fn apply_layer(compiled: &mut Node, layer: &Node, strategy: Strategy) {
+    for key in ["name", "schedule", "namespace"] {
+        if let Some(v) = layer.get(key).filter(|n| !n.is_null()) {
+            compose::apply_field(
+                compiled,
+                key,
+                v,
+                if key == "name" {
+                    Strategy::Replace
+                } else {
+                    strategy
+                },
             );
         }
-        match spec.get("run") {
-            Some(run) => read_run(run, &child(path, "run"), job, diag),
-            None => diag.error(path, "the component has no run section"),
+    }
+    for key in ["termination", "plugins"] {
+        if let Some(fields) = layer.get(key).and_then(Node::as_map) {
+            let mut section = compiled
+                .get(key)
+                .filter(|n| n.as_map().is_some())
+                .cloned()
+                .unwrap_or_else(Node::map);
+            for (k, v) in fields {
+                compose::apply_field(
+                    &mut section,
+                    k.scalar_text().unwrap_or_default(),
+                    v,
+                    strategy,
+                );
+            }
+            compiled.set(key, section);
         }
     }
-    if let Some(t) = spec.get("termination") {
+}
+
+/// Reads a composed, rendered file: name, namespace, termination, plugins, run.
+fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
+    if let Some(value) = compiled.get("name") {
+        match value.scalar_text() {
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+            {
+                job.name = Some(name.to_string());
+            }
+            _ => diag.error(
+                &child(path, "name"),
+                "name must match ^[-a-zA-Z0-9_]+$ (Polyaxon's rule)",
+            ),
+        }
+    }
+    if let Some(value) = compiled.get("namespace") {
+        match value.as_str() {
+            Some(ns) if validate::dns_label(ns).is_ok() => job.namespace = Some(ns.to_string()),
+            _ => diag.error(
+                &child(path, "namespace"),
+                "namespace must be a DNS-1123 label",
+            ),
+        }
+    }
+    match compiled
+        .get("run")
+        .filter(|r| r.as_map().is_some_and(|m| !m.is_empty()))
+    {
+        Some(run) => read_run(run, &child(path, "run"), job, diag, false),
+        None => diag.error(path, "the file has no run section"),
+    }
+    if let Some(t) = compiled.get("termination") {
         read_termination(t, &child(path, "termination"), &mut job.termination, diag);
     }
-    if let Some(p) = spec.get("plugins") {
+    if let Some(p) = compiled.get("plugins") {
         read_plugins(p, &child(path, "plugins"), job, diag);
     }
-    if depth == 0
-        && job.termination.pod_failure_policy.is_some()
+    if job.termination.pod_failure_policy.is_some()
         && job.restart_policy.as_deref() == Some("OnFailure")
     {
         diag.error(
@@ -395,7 +750,6 @@ fn read_file(
             "a podFailurePolicy needs restartPolicy Never (Kubernetes rule); remove environment.restartPolicy: OnFailure",
         );
     }
-    Some(())
 }
 
 fn check_fields(node: &Node, known: &[&str], what: &str, path: &str, diag: &mut Diag) -> bool {
@@ -418,12 +772,17 @@ fn check_fields(node: &Node, known: &[&str], what: &str, path: &str, diag: &mut 
     true
 }
 
-fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
-    let Some(kind_node) = run.get("kind") else {
-        diag.error(path, "run.kind is required (job)");
-        return;
+/// Reads a `run`. A `partial` one (a layer: runPatch, shortcuts, a preset)
+/// may lack `kind` and `container`.
+fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag, partial: bool) {
+    let kind = match run.get("kind") {
+        Some(kind_node) => kind_node.scalar_text().unwrap_or_default(),
+        None if partial => "job",
+        None => {
+            diag.error(path, "run.kind is required (job)");
+            return;
+        }
     };
-    let kind = kind_node.scalar_text().unwrap_or_default();
     if kind != "job" {
         let at = child(path, "kind");
         if RUN_KINDS.contains(&kind) {
@@ -476,6 +835,7 @@ fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             name_first(&mut container, "main");
             job.container = container;
         }
+        None if partial => {}
         None => diag.error(path, "run.container is required for a job"),
     }
 }

@@ -1,0 +1,245 @@
+//! `{{ }}` templates, rendered the way Polyaxon's Jinja does it but strict:
+//! an undefined name is an error with the field path, never an empty string,
+//! and a string stays a string (no `ast.literal_eval` retyping).
+
+use minijinja::value::{Value as JValue, ValueKind};
+use minijinja::{Environment, UndefinedBehavior};
+
+use super::diag::{Diag, child, index};
+use crate::yaml::{Node, Style, Value};
+
+pub fn has_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+pub struct Templates {
+    env: Environment<'static>,
+    context: JValue,
+    /// Top-level names of the context, for "did you mean" hints.
+    names: Vec<String>,
+}
+
+impl Templates {
+    pub fn new(context: &serde_json::Value) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A template is a field value: bound its work so a hostile loop cannot hang us.
+        env.set_fuel(Some(200_000));
+        env.set_recursion_limit(64);
+        env.set_formatter(|out, _state, value| {
+            out.write_str(&python_str(value))
+                .map_err(minijinja::Error::from)
+        });
+        let names = context
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        Templates {
+            env,
+            context: JValue::from_serialize(context),
+            names,
+        }
+    }
+
+    /// Renders every templated string under `node`, in place.
+    pub fn render_tree(&self, node: &mut Node, path: &str, diag: &mut Diag) {
+        match &mut node.value {
+            Value::Scalar(scalar) if has_template(&scalar.text) => {
+                match self.render_scalar(&scalar.text) {
+                    Ok((text, typed)) => {
+                        scalar.text = text;
+                        scalar.tag = None;
+                        scalar.style = if typed {
+                            Style::Plain
+                        } else if scalar.style == Style::Plain {
+                            Style::DoubleQuoted
+                        } else {
+                            scalar.style
+                        };
+                    }
+                    Err(message) => diag.error(path, message),
+                }
+            }
+            Value::Scalar(_) => {}
+            Value::Seq(items, _) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.render_tree(item, &index(path, i), diag);
+                }
+            }
+            Value::Map(entries, _) => {
+                for (k, v) in entries.iter_mut() {
+                    let key = k.scalar_text().unwrap_or_default().to_string();
+                    self.render_tree(v, &child(path, &key), diag);
+                }
+            }
+        }
+    }
+
+    /// The rendered text, and whether it is a lone expression whose value is a
+    /// number or a boolean (written as such, so `containerPort: "{{ port }}"`
+    /// stays a number).
+    fn render_scalar(&self, text: &str) -> Result<(String, bool), String> {
+        if let Some(expr) = lone_expression(text)
+            && let Ok(compiled) = self.env.compile_expression(expr)
+        {
+            let value = compiled
+                .eval(&self.context)
+                .map_err(|e| self.explain(&e, text))?;
+            if value.is_undefined() {
+                return Err(self.undefined_expression(expr));
+            }
+            let typed = matches!(value.kind(), ValueKind::Number | ValueKind::Bool);
+            return Ok((python_str(&value), typed));
+        }
+        let template = self
+            .env
+            .template_from_str(text)
+            .map_err(|e| self.explain(&e, text))?;
+        let undeclared = template.undeclared_variables(false);
+        if let Some(name) = undeclared.iter().find(|n| !self.names.contains(n)) {
+            return Err(self.undefined(name));
+        }
+        template
+            .render(&self.context)
+            .map(|s| (s, false))
+            .map_err(|e| self.explain(&e, text))
+    }
+
+    fn undefined(&self, name: &str) -> String {
+        let hint = crate::results::did_you_mean(name, self.names.iter().map(String::as_str))
+            .map(|s| format!("; did you mean \"{s}\"?"))
+            .unwrap_or_default();
+        format!(
+            "undefined template variable \"{name}\" (declare it as an input, or pass it in params){hint}"
+        )
+    }
+
+    fn undefined_expression(&self, expr: &str) -> String {
+        let root = expr.split(['.', '[', ' ', '|']).next().unwrap_or(expr);
+        if !self.names.iter().any(|n| n == root) {
+            return self.undefined(root);
+        }
+        if root == "globals" {
+            return format!(
+                "\"{expr}\" is not defined; available globals: {}",
+                crate::convert::params::GLOBALS.join(", ")
+            );
+        }
+        format!("\"{expr}\" is not defined")
+    }
+
+    fn explain(&self, error: &minijinja::Error, text: &str) -> String {
+        if let Ok(template) = self.env.template_from_str(text)
+            && let Some(name) = template
+                .undeclared_variables(false)
+                .iter()
+                .find(|n| !self.names.contains(n))
+        {
+            return self.undefined(name);
+        }
+        let detail = error
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| error.kind().to_string());
+        if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("globals") {
+            return format!(
+                "template error in {text:?}: {detail}; available globals: {}",
+                crate::convert::params::GLOBALS.join(", ")
+            );
+        }
+        format!("template error in {text:?}: {detail}")
+    }
+}
+
+/// `{{ expr }}` and nothing else.
+fn lone_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
+}
+
+/// Values as Python's `str()` prints them, since Polyaxon's Jinja runs on
+/// Python: `True`, `None`, `0.05`, `1e-05`.
+fn python_str(value: &JValue) -> String {
+    match value.kind() {
+        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_string(),
+        ValueKind::None => "None".to_string(),
+        ValueKind::Undefined => String::new(),
+        ValueKind::Number => match value.as_i64() {
+            Some(i) if !value.to_string().contains(['.', 'e', 'E', 'i', 'n']) => i.to_string(),
+            _ => f64::try_from(value.clone()).map_or_else(|_| value.to_string(), python_float),
+        },
+        _ => value.to_string(),
+    }
+}
+
+fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Python: 1e-05, 1.5e+16
+        let s = format!("{f:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    let s = format!("{f}");
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t() -> Templates {
+        Templates::new(
+            &json!({"lr": 0.05, "epochs": 3, "flag": true, "name": "x", "small": 0.00001, "globals": {"name": "run"}}),
+        )
+    }
+
+    #[test]
+    fn renders_like_python() {
+        let t = t();
+        assert_eq!(t.render_scalar("--lr={{ lr }}").expect("ok").0, "--lr=0.05");
+        assert_eq!(
+            t.render_scalar("{{ epochs }}").expect("ok"),
+            ("3".into(), true)
+        );
+        assert_eq!(
+            t.render_scalar("{{ flag }}").expect("ok"),
+            ("True".into(), true)
+        );
+        assert_eq!(
+            t.render_scalar("{{ name }}").expect("ok"),
+            ("x".into(), false)
+        );
+        assert_eq!(t.render_scalar("{{ small }}").expect("ok").0, "1e-05");
+        assert_eq!(
+            t.render_scalar("{{ globals.name }}-{{ epochs * 2 }}")
+                .expect("ok")
+                .0,
+            "run-6"
+        );
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let t = t();
+        let e = t.render_scalar("--x={{ nocache }}").expect_err("undefined");
+        assert!(e.contains("undefined template variable \"nocache\""), "{e}");
+        let e = t
+            .render_scalar("{{ globals.created_at }}")
+            .expect_err("undefined");
+        assert!(e.contains("available globals"), "{e}");
+        let e = t
+            .render_scalar("{% for i in range(100000000) %}x{% endfor %}")
+            .expect_err("fuel");
+        assert!(!e.is_empty());
+    }
+}
