@@ -1,14 +1,34 @@
 //! [`Node`] → block-style YAML text. No anchors, no flow style except `[]`/`{}`.
-//! Strings are quoted whenever a YAML 1.1 or 1.2 reader (kubectl's go-yaml v2,
-//! kyaml's yaml.v3, PyYAML) could read them as anything but that string.
+//!
+//! Every line written means the same to YAML 1.1 readers (PyYAML, hence
+//! Polyaxon; go-yaml v2, hence kubectl) and YAML 1.2 readers (kyaml's yaml.v3,
+//! hence kustomize and kpt; this crate):
+//! - a plain scalar read from input is written as it came (a plain `0755` stays
+//!   plain), unless plain text cannot carry it the same way to every reader
+//!   (line breaks, U+2028, NEL, control characters): then it is double-quoted;
+//! - a double-quoted string (also every string we generate, see
+//!   [`Node::string`]) is written plain only when [`is_safe_plain`] says no reader
+//!   can retype it; a single-quoted one stays single-quoted when it can;
+//! - block scalars stay block scalars (`|`, with an indentation indicator when
+//!   the text starts with a space) when every line can be written as is;
+//! - everything else is double-quoted on one line, with escapes both YAML
+//!   versions read the same way, and any character outside YAML's printable set
+//!   escaped;
+//! - mapping keys are never block scalars, and a key too long for an implicit
+//!   key (YAML 1.1 readers stop at 1024 characters) is written as `? key`.
 
-use super::node::{Node, Style, Value};
+use super::node::{Node, Style, Value, may_retype_plain};
+
+/// Keys longer than this (in characters, tag included) are written explicitly
+/// (`? key` / `: value`): libyaml, go-yaml and PyYAML reject implicit keys
+/// over 1024 characters.
+const MAX_IMPLICIT_KEY_CHARS: usize = 1000;
 
 /// Writes one node as a document body (no `---`).
 pub fn write_document(out: &mut String, node: &Node) {
     match &node.value {
         Value::Scalar(_) => {
-            write_scalar(out, node, 0);
+            write_scalar(out, node, Place::Root);
             out.push('\n');
         }
         _ if is_empty(node) => {
@@ -29,6 +49,18 @@ pub fn write_document(out: &mut String, node: &Node) {
             write_map(out, entries, 0);
         }
     }
+}
+
+/// Where a scalar goes: block scalars and explicit keys depend on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The document root (column 0; indentation indicators mean different
+    /// things to libyaml and the YAML spec there, so none are written).
+    Root,
+    /// A mapping value or sequence item whose parent indicator is at this column.
+    Value(usize),
+    /// A mapping key: one line, never a block scalar.
+    Key,
 }
 
 fn write_empty_collection(out: &mut String, node: &Node) {
@@ -56,12 +88,36 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
+/// The key as it will be written, and whether it must be an explicit `? key`.
+fn render_key(key: &Node) -> (String, bool) {
+    let mut text = String::new();
+    write_scalar(&mut text, key, Place::Key);
+    let explicit = text.chars().count() > MAX_IMPLICIT_KEY_CHARS;
+    (text, explicit)
+}
+
 fn write_map(out: &mut String, entries: &[(Node, Node)], level: usize) {
     for (key, value) in entries {
         indent(out, level);
-        write_scalar(out, key, level);
+        write_entry(out, key, value, level);
+    }
+}
+
+/// Writes `key: value` (or the explicit form) with the key at column `level`;
+/// the indentation of the first line is already written.
+fn write_entry(out: &mut String, key: &Node, value: &Node, level: usize) {
+    let (key_text, explicit) = render_key(key);
+    if explicit {
+        out.push_str("? ");
+        out.push_str(&key_text);
+        out.push('\n');
+        indent(out, level);
         out.push(':');
-        write_value_after_indicator(out, value, level, true);
+        write_value_after_indicator(out, value, level, After::ExplicitValue);
+    } else {
+        out.push_str(&key_text);
+        out.push(':');
+        write_value_after_indicator(out, value, level, After::Key);
     }
 }
 
@@ -69,13 +125,26 @@ fn write_seq(out: &mut String, items: &[Node], level: usize) {
     for item in items {
         indent(out, level);
         out.push('-');
-        write_value_after_indicator(out, item, level, false);
+        write_value_after_indicator(out, item, level, After::Dash);
     }
 }
 
-/// Writes what follows `key:` or `-`. Mapping values nest by two spaces;
-/// a mapping inside a sequence starts on the dash line (`- a: 1`), as kubectl writes.
-fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, in_map: bool) {
+/// The indicator a value follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// `key:`
+    Key,
+    /// `:` under an explicit `? key`
+    ExplicitValue,
+    /// `-`
+    Dash,
+}
+
+/// Writes what follows `key:`, `:` or `-` (the indicator at column `level`).
+/// Mapping values nest by two spaces; a sequence under an implicit key is not
+/// indented further, and a mapping inside a sequence starts on the dash line
+/// (`- a: 1`), as kubectl writes.
+fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, after: After) {
     let tag = match &value.value {
         Value::Seq(_, tag) | Value::Map(_, tag) => tag.as_deref(),
         Value::Scalar(_) => None,
@@ -88,7 +157,7 @@ fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, in_
     match &value.value {
         Value::Scalar(_) => {
             out.push(' ');
-            write_scalar(out, value, level);
+            write_scalar(out, value, Place::Value(level));
             out.push('\n');
         }
         Value::Seq(items, _) => {
@@ -97,38 +166,39 @@ fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, in_
                 out.push_str(tag);
             }
             out.push('\n');
-            // Sequences under a key are not indented further (kubectl style).
-            let child = if in_map { level } else { level + 2 };
+            let child = if after == After::Key {
+                level
+            } else {
+                level + 2
+            };
             write_seq(out, items, child);
         }
         Value::Map(entries, _) => {
-            if let Some(tag) = tag {
-                out.push(' ');
-                out.push_str(tag);
-                out.push('\n');
-                write_map(out, entries, level + 2);
-            } else if in_map {
-                out.push('\n');
-                write_map(out, entries, level + 2);
-            } else {
+            let compact = after == After::Dash
+                && tag.is_none()
+                && entries.first().is_some_and(|(key, _)| !render_key(key).1);
+            if compact {
                 // `- key: value` then the other keys aligned under the first.
                 out.push(' ');
-                let mut first = true;
-                for (key, val) in entries {
-                    if !first {
+                for (i, (key, val)) in entries.iter().enumerate() {
+                    if i > 0 {
                         indent(out, level + 2);
                     }
-                    first = false;
-                    write_scalar(out, key, level + 2);
-                    out.push(':');
-                    write_value_after_indicator(out, val, level + 2, true);
+                    write_entry(out, key, val, level + 2);
                 }
+            } else {
+                if let Some(tag) = tag {
+                    out.push(' ');
+                    out.push_str(tag);
+                }
+                out.push('\n');
+                write_map(out, entries, level + 2);
             }
         }
     }
 }
 
-fn write_scalar(out: &mut String, node: &Node, level: usize) {
+fn write_scalar(out: &mut String, node: &Node, place: Place) {
     let Value::Scalar(scalar) = &node.value else {
         return;
     };
@@ -138,17 +208,22 @@ fn write_scalar(out: &mut String, node: &Node, level: usize) {
     }
     let text = scalar.text.as_str();
     match scalar.style {
-        // A plain scalar read from input means to every reader what it meant in
-        // the input: write the same text (folded multi-line plain scalars only
-        // keep a newline where the source had a blank line; quote those).
-        Style::Plain if !text.contains('\n') && !text.is_empty() => out.push_str(text),
+        // A plain scalar means to every reader what it meant in the input:
+        // write the same text, as long as plain text can carry it.
         Style::Plain if text.is_empty() && scalar.tag.is_none() => out.push_str("null"),
-        Style::Literal | Style::Folded if literal_ok(text) => write_literal(out, text, level),
-        Style::SingleQuoted if single_ok(text) => write_single(out, text),
-        Style::SingleQuoted | Style::Literal | Style::Folded | Style::Plain => {
-            write_double(out, text)
+        Style::Plain if plain_ok(text) => out.push_str(text),
+        Style::Literal | Style::Folded if literal_indicator(text, place).is_some() => {
+            write_literal(out, text, place);
         }
-        Style::DoubleQuoted => {
+        Style::SingleQuoted if single_ok(text) => write_single(out, text),
+        // Double-quoted strings, generated strings, and whatever cannot keep
+        // its style: plain when no reader can retype it, else double-quoted.
+        // (Writing it again gives the same text.)
+        Style::Plain
+        | Style::SingleQuoted
+        | Style::DoubleQuoted
+        | Style::Literal
+        | Style::Folded => {
             if scalar.tag.is_none() && is_safe_plain(text) {
                 out.push_str(text);
             } else {
@@ -159,7 +234,8 @@ fn write_scalar(out: &mut String, node: &Node, level: usize) {
 }
 
 /// True when `text` written plain reads back as this same string under YAML
-/// 1.1 and 1.2 in block context. Deliberately conservative.
+/// 1.1 and 1.2 in block context (as a value or a key, any indentation).
+/// Deliberately conservative.
 pub fn is_safe_plain(text: &str) -> bool {
     let Some(first) = text.chars().next() else {
         return false;
@@ -189,43 +265,112 @@ pub fn is_safe_plain(text: &str) -> bool {
     ) {
         return false;
     }
-    // `e3`-style or sexagesimal-looking texts never start with a letter, so
-    // everything left reads as a string in every schema.
-    true
+    // `e3`-style or sexagesimal-looking texts never start with a letter, but
+    // check with the resolver anyway.
+    !may_retype_plain(text)
+}
+
+/// Whether `text` (taken from a plain scalar) can be written plain again and
+/// be read back as the same text by YAML 1.1 and 1.2 readers in block
+/// context. Plain scalars from the parser always pass unless they hold
+/// characters that YAML 1.1 reads as line breaks or that need escaping; plain
+/// nodes built in code pass when they are valid plain scalars.
+fn plain_ok(text: &str) -> bool {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let second = chars.next();
+    let blank = |c: Option<char>| matches!(c, None | Some(' ' | '\t'));
+    if first.is_whitespace() || text.ends_with(char::is_whitespace) {
+        return false;
+    }
+    if "\",[]{}#&*!|>'%@`".contains(first) {
+        return false;
+    }
+    if matches!(first, '-' | '?' | ':') && blank(second) {
+        return false;
+    }
+    // Document markers, in case the scalar ends up at column 0.
+    if (text.starts_with("---") || text.starts_with("...")) && blank(text[3..].chars().next()) {
+        return false;
+    }
+    if text.ends_with(':')
+        || text.contains(": ")
+        || text.contains(":\t")
+        || text.contains(" #")
+        || text.contains("\t#")
+    {
+        return false;
+    }
+    text.chars()
+        .all(|c| c == '\t' || (c != '\n' && c != '\r' && printable(c)))
+}
+
+/// Characters that may appear unescaped in a quoted scalar or block scalar
+/// for every reader: YAML's printable set (the same in 1.1 and 1.2) less
+/// control characters, the characters YAML 1.1 reads as line breaks (NEL,
+/// U+2028, U+2029) and the byte order mark.
+fn printable(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        ))
 }
 
 fn single_ok(text: &str) -> bool {
-    !text.contains('\n')
-        && text
-            .chars()
-            .all(|c| !c.is_control() && !is_special_unicode(c))
-        && !text.starts_with(' ')
-        && !text.ends_with(' ')
+    text.chars().all(printable) && !text.starts_with(' ') && !text.ends_with(' ')
 }
 
-fn literal_ok(text: &str) -> bool {
-    !text.is_empty()
-        && !text.starts_with([' ', '\t', '\n'])
-        && text.trim_end_matches('\n').contains(|c: char| c != '\n')
-        && text
-            .chars()
-            .all(|c| c == '\n' || (!c.is_control() && !is_special_unicode(c)))
-        && text
-            .split('\n')
-            .all(|line| !line.ends_with([' ', '\t']) && !line.starts_with('\t'))
+/// How a block scalar holding `text` starts (`|`, `|-`, `|+`, `|2-`, …), or
+/// None when it cannot be written as one. Lines are written as they are, so
+/// none may end in white space (editors and linters strip it) or hold a
+/// character that would need escaping; a text starting with a space or a line
+/// break gets an explicit indentation indicator, which is not used at the
+/// document root (libyaml and the YAML spec disagree on its meaning there).
+fn literal_indicator(text: &str, place: Place) -> Option<String> {
+    if place == Place::Key {
+        return None;
+    }
+    let body = text.trim_end_matches('\n');
+    if body.is_empty() || body.starts_with('\t') {
+        return None;
+    }
+    if !body.chars().all(|c| c == '\n' || c == '\t' || printable(c)) {
+        return None;
+    }
+    if body
+        .split('\n')
+        .any(|line| line.ends_with([' ', '\t']) || line.starts_with('\t'))
+    {
+        return None;
+    }
+    let needs_indicator = body.starts_with([' ', '\n']);
+    if needs_indicator && place == Place::Root {
+        return None;
+    }
+    let trailing = text.len() - body.len();
+    let chomp = match trailing {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    Some(format!(
+        "|{}{chomp}",
+        if needs_indicator { "2" } else { "" }
+    ))
 }
 
-fn is_special_unicode(c: char) -> bool {
-    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
-}
-
-fn write_literal(out: &mut String, text: &str, level: usize) {
-    let trailing = text.len() - text.trim_end_matches('\n').len();
-    out.push_str(match trailing {
-        0 => "|-",
-        1 => "|",
-        _ => "|+",
-    });
+fn write_literal(out: &mut String, text: &str, place: Place) {
+    let Some(indicator) = literal_indicator(text, place) else {
+        return write_double(out, text);
+    };
+    let level = match place {
+        Place::Value(level) => level,
+        Place::Root | Place::Key => 0,
+    };
+    out.push_str(&indicator);
     let body = text.trim_end_matches('\n');
     for line in body.split('\n') {
         out.push('\n');
@@ -235,6 +380,7 @@ fn write_literal(out: &mut String, text: &str, level: usize) {
         }
     }
     // Keep chomping: the extra newlines are part of the value.
+    let trailing = text.len() - body.len();
     for _ in 1..trailing {
         out.push('\n');
     }
@@ -246,6 +392,8 @@ fn write_single(out: &mut String, text: &str) {
     out.push('\'');
 }
 
+/// Writes a double-quoted scalar on one line. Only escapes that YAML 1.1 and
+/// 1.2 both define are used.
 pub fn write_double(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
@@ -256,7 +404,7 @@ pub fn write_double(out: &mut String, text: &str) {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() || is_special_unicode(c) => {
+            c if !printable(c) => {
                 let code = c as u32;
                 if code <= 0xff {
                     out.push_str(&format!("\\x{code:02x}"));
@@ -274,6 +422,14 @@ pub fn write_double(out: &mut String, text: &str) {
 mod tests {
     use super::super::parse::{Limits, parse_stream};
     use super::*;
+
+    fn parse_one(text: &str) -> Node {
+        let docs = parse_stream(text, &Limits::default()).expect("parses");
+        docs.into_iter()
+            .next()
+            .and_then(|d| d.root)
+            .expect("one document")
+    }
 
     fn round_trip(text: &str) -> String {
         let docs = parse_stream(text, &Limits::default()).expect("parses");
@@ -306,9 +462,39 @@ mod tests {
     }
 
     #[test]
+    fn literal_blocks_starting_with_a_space_keep_their_style() {
+        let text = "a: |2\n    indented\n  normal\nb:\n- |2-\n\n   x\n";
+        assert_eq!(round_trip(text), text);
+        let root = parse_one(text);
+        assert_eq!(
+            root.get("a").and_then(Node::as_str),
+            Some("  indented\nnormal\n")
+        );
+        // At the root an indentation indicator means different things to
+        // libyaml and to the spec: quote instead.
+        assert_eq!(round_trip("--- |2\n   x\n"), "\" x\\n\"\n");
+    }
+
+    #[test]
+    fn block_scalar_keys_are_quoted() {
+        let out = round_trip("? |\n  k\n: v\n? >-\n  f\n: w\n");
+        assert_eq!(out, "\"k\\n\": v\nf: w\n");
+        let root = parse_one(&out);
+        assert_eq!(root.get("k\n").and_then(Node::as_str), Some("v"));
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
-        let out = round_trip("a: \"x\\u0001y\\u2028\"\n");
-        assert_eq!(out, "a: \"x\\x01y\\u2028\"\n");
+        let out = round_trip("a: \"x\\u0001y\\u2028\\uFFFE\"\n");
+        assert_eq!(out, "a: \"x\\x01y\\u2028\\ufffe\"\n");
+    }
+
+    #[test]
+    fn plain_scalars_with_yaml11_line_breaks_are_quoted() {
+        // YAML 1.2 reads NEL and U+2028 as ordinary characters in a plain
+        // scalar; YAML 1.1 readers see a line break.
+        let out = round_trip("a: x\u{2028}y\nb: x\u{85}y\nc: x\ty\n");
+        assert_eq!(out, "a: \"x\\u2028y\"\nb: \"x\\x85y\"\nc: x\ty\n");
     }
 
     #[test]
@@ -316,5 +502,51 @@ mod tests {
         let out = round_trip("a: [[1, 2], [3]]\n");
         assert_eq!(out, "a:\n-\n  - 1\n  - 2\n-\n  - 3\n");
         assert_eq!(round_trip(&out), out);
+    }
+
+    #[test]
+    fn long_keys_are_explicit() {
+        let long = "k".repeat(1500);
+        let mut inner = Node::map();
+        inner.set(&long, Node::seq(vec![Node::int(1)]));
+        inner.set("x", Node::int(2));
+        let mut nested = Node::map();
+        nested.set(&long, inner.clone());
+        let mut root = Node::map();
+        root.set(&long, Node::string("v"));
+        root.set("list", Node::seq(vec![inner, nested]));
+        let out = to_text(&root);
+        let expected = format!(
+            "? {q}\n: v\nlist:\n-\n  ? {q}\n  :\n    - 1\n  x: 2\n-\n  ? {q}\n  :\n    ? {q}\n    :\n      - 1\n    x: 2\n",
+            q = format!("\"{long}\"")
+        );
+        assert!(out == expected, "{}", out.replace(&long, "K"));
+        let parsed = parse_one(&out);
+        assert_eq!(parsed.get(&long).and_then(Node::as_str), Some("v"));
+        let first = parsed
+            .get_path(&["list"])
+            .and_then(Node::as_seq)
+            .expect("list");
+        assert_eq!(first[0].get("x").and_then(Node::scalar_text), Some("2"));
+        assert_eq!(
+            first[1]
+                .get(&long)
+                .and_then(|n| n.get("x"))
+                .and_then(Node::scalar_text),
+            Some("2")
+        );
+        assert!(to_text(&parsed) == out);
+    }
+
+    #[test]
+    fn tags_are_kept() {
+        let text = "a: !!binary |\n  aGVs\n  bG8=\nb: !!str 123\nc: !custom\n  x: 1\nd: !!set {}\ne: ! 12\n";
+        assert_eq!(round_trip(text), text);
+    }
+
+    fn to_text(node: &Node) -> String {
+        let mut out = String::new();
+        write_document(&mut out, node);
+        out
     }
 }

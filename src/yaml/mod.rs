@@ -3,9 +3,13 @@
 mod emit;
 mod node;
 mod parse;
+#[cfg(test)]
+mod proptests;
 
 pub use emit::{is_safe_plain, write_document};
-pub use node::{Node, Resolved, Scalar, Style, Value, int_value, resolve_plain, yaml11_bool};
+pub use node::{
+    Node, Resolved, Scalar, Style, Value, int_value, may_retype_plain, resolve_plain, yaml11_bool,
+};
 pub use parse::{Document, Limits, YamlError, parse_stream};
 
 /// Serializes documents as a `---`-separated stream.

@@ -216,7 +216,7 @@ impl Scalar {
         match self.tag.as_deref() {
             Some("!!str") => return Resolved::Str(text),
             Some("!!null") => return Resolved::Null,
-            Some("!!bool") => return Resolved::Bool(matches!(text, "true" | "True" | "TRUE")),
+            Some("!!bool") => return Resolved::Bool(yaml11_bool(text) == Some(true)),
             Some("!!int") => return Resolved::Int(text),
             Some("!!float") => return Resolved::Float(text),
             Some(_) => return Resolved::Str(text),
@@ -248,6 +248,52 @@ pub fn yaml11_bool(text: &str) -> Option<bool> {
         }
         _ => None,
     }
+}
+
+/// True when some YAML reader in use could read `text`, written as a plain
+/// scalar, as something other than this string: YAML 1.1 (PyYAML, hence
+/// Polyaxon; go-yaml v2, hence kubectl: booleans `yes`/`on`/`y`…, nulls,
+/// octal `0755`, `0x1F`, `0b101`, `1_000`, sexagesimal `12:30`, `1e3`,
+/// timestamps, the merge key `<<`, the value key `=`) or YAML 1.2 (yaml.v3,
+/// hence kustomize; this crate). Conservative: anything that starts like a
+/// number and is made only of characters numbers, dates and times use counts.
+pub fn may_retype_plain(text: &str) -> bool {
+    if yaml11_bool(text).is_some() || !matches!(resolve_plain(text), Resolved::Str(_)) {
+        return true;
+    }
+    if matches!(text, "<<" | "=") {
+        return true;
+    }
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if matches!(body, ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let starts_like_number = body
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '.');
+    starts_like_number
+        && body.contains(|c: char| c.is_ascii_digit())
+        && body.chars().all(|c| {
+            c.is_ascii_hexdigit()
+                || matches!(
+                    c,
+                    '_' | '.'
+                        | ':'
+                        | '+'
+                        | '-'
+                        | 'x'
+                        | 'X'
+                        | 'o'
+                        | 'O'
+                        | 't'
+                        | 'T'
+                        | 'z'
+                        | 'Z'
+                        | ' '
+                        | '\t'
+                )
+        })
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
@@ -345,5 +391,68 @@ mod tests {
         assert_eq!(resolve_plain("."), Resolved::Str("."));
         assert_eq!(resolve_plain("1."), Resolved::Float("1."));
         assert_eq!(resolve_plain("e3"), Resolved::Str("e3"));
+    }
+
+    #[test]
+    fn retypable_plain_texts() {
+        for text in [
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "N",
+            "true",
+            "TRUE",
+            "null",
+            "~",
+            "",
+            "0755",
+            "012",
+            "08",
+            "1e3",
+            "1E3",
+            "0x1F",
+            "0X1F",
+            "0o17",
+            "0b101",
+            "1_000",
+            "12:30",
+            "1:20:30",
+            ".inf",
+            "-.inf",
+            ".NaN",
+            "+1",
+            "-0",
+            "1.",
+            ".5",
+            "2001-12-14",
+            "2001-12-14t21:59:43.10-05:00",
+            "<<",
+            "=",
+            "1__0",
+            "1.2.3",
+        ] {
+            assert!(may_retype_plain(text), "{text:?}");
+        }
+        for text in [
+            "v1", "1Gi", "100m", "0.5Gi", "1e3m", "Infinity", "...", ".", "a:b", "web", "yes!",
+            "1,000",
+        ] {
+            assert!(!may_retype_plain(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn tagged_scalars_resolve_by_tag() {
+        let tagged = |text: &str, tag: &str| Scalar {
+            text: text.to_string(),
+            style: Style::Plain,
+            tag: Some(tag.to_string()),
+        };
+        assert_eq!(tagged("yes", "!!bool").resolve(), Resolved::Bool(true));
+        assert_eq!(tagged("off", "!!bool").resolve(), Resolved::Bool(false));
+        assert_eq!(tagged("12", "!!str").resolve(), Resolved::Str("12"));
+        assert_eq!(tagged("12", "!").resolve(), Resolved::Str("12"));
     }
 }

@@ -267,14 +267,65 @@ fn attach(
     Ok(())
 }
 
+/// The tag as it is written back: `!!name` for the YAML namespace
+/// (`tag:yaml.org,2002:`, however it was spelled or split by `%TAG`), `!name`
+/// for local tags, `!` for the non-specific tag, `!<uri>` for everything else
+/// (our output carries no `%TAG` directives). Characters a tag cannot hold as
+/// they are (decoded `%xx` escapes, `!` or flow indicators in a suffix) are
+/// escaped again.
 fn tag_text(tag: &Tag) -> String {
-    if tag.is_yaml_core_schema() {
-        format!("!!{}", tag.suffix())
-    } else if tag.original_handle() == "!" {
-        format!("!{}", tag.suffix())
-    } else {
-        format!("!<{}{}>", tag.handle(), tag.suffix())
+    const YAML_NS: &str = "tag:yaml.org,2002:";
+    if let Some(name) = tag.suffix_in_namespace(YAML_NS)
+        && !name.is_empty()
+    {
+        return format!("!!{}", escape_tag(&name, true));
     }
+    let full = format!("{}{}", tag.handle(), tag.suffix());
+    match full.strip_prefix('!') {
+        Some("") => "!".to_string(),
+        Some(local) => format!("!{}", escape_tag(local, true)),
+        None => format!("!<{}>", escape_tag(&full, false)),
+    }
+}
+
+/// Percent-encodes what a tag may not hold: in a shorthand suffix
+/// (`!name`, `!!name`) only ns-tag-char (URI characters less `!` and the flow
+/// indicators), in a verbatim `!<…>` tag any URI character.
+fn escape_tag(text: &str, shorthand: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let keep = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '-' | '#'
+                    | ';'
+                    | '/'
+                    | '?'
+                    | ':'
+                    | '@'
+                    | '&'
+                    | '='
+                    | '+'
+                    | '$'
+                    | '_'
+                    | '.'
+                    | '~'
+                    | '*'
+                    | '\''
+                    | '('
+                    | ')'
+            )
+            || (!shorthand && matches!(c, '!' | ',' | '[' | ']'));
+        if keep {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -322,6 +373,49 @@ mod tests {
         }
         let err = parse_stream(&text, &Limits::default()).expect_err("bomb");
         assert!(err.message.contains("alias"), "{err}");
+    }
+
+    #[test]
+    fn tags_are_written_in_a_form_that_reads_back() {
+        let text = "%TAG !m! tag:yaml.org,2002:i\n%TAG !e! tag:example.com,2000:app/\n---\n\
+            a: !m!nt 1\n\
+            b: !<tag:yaml.org,2002:binary> aGVsbG8=\n\
+            c: !!timestamp 2001-01-01\n\
+            d: ! 12\n\
+            e: !e%21x 1\n\
+            f: !e!foo 1\n\
+            g: !<tag:x.com,2000:a%20b> 1\n\
+            h: !local 1\n";
+        let docs = parse(text);
+        let root = docs[0].root.as_ref().expect("root");
+        let tag = |key: &str| {
+            root.get(key)
+                .and_then(Node::as_scalar)
+                .and_then(|s| s.tag.clone())
+                .expect("tag")
+        };
+        assert_eq!(tag("a"), "!!int");
+        assert_eq!(tag("b"), "!!binary");
+        assert_eq!(tag("c"), "!!timestamp");
+        assert_eq!(tag("d"), "!");
+        assert_eq!(tag("e"), "!e%21x");
+        assert_eq!(tag("f"), "!<tag:example.com,2000:app/foo>");
+        assert_eq!(tag("g"), "!<tag:x.com,2000:a%20b>");
+        assert_eq!(tag("h"), "!local");
+        // Written without the directives, every tag reads back the same.
+        let written = crate::yaml::to_string(root);
+        let again = parse(&written);
+        let again_root = again[0].root.as_ref().expect("root");
+        for key in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            assert_eq!(
+                again_root
+                    .get(key)
+                    .and_then(|n| n.as_scalar())
+                    .map(|s| &s.tag),
+                root.get(key).and_then(|n| n.as_scalar()).map(|s| &s.tag),
+                "{key} in {written}"
+            );
+        }
     }
 
     #[test]
