@@ -96,7 +96,8 @@ fn seed_resource_list_matches_expected_and_is_idempotent() {
 
 #[test]
 fn connections_example_matches_expected_and_is_idempotent() {
-    let input = std::fs::read(repo("examples/connections/resource-list.yaml")).expect("read the example");
+    let input =
+        std::fs::read(repo("examples/connections/resource-list.yaml")).expect("read the example");
     let out = run(&mut Command::new(bin()), &input);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let first = text(&out.stdout);

@@ -88,6 +88,14 @@ impl Volumes {
     }
 }
 
+/// Store kinds, whose init handler downloads data (not supported yet).
+fn init_is_store(connection: &Connection) -> bool {
+    matches!(
+        connection.kind.as_str(),
+        "s3" | "gcs" | "wasb" | "volume_claim" | "host_path" | "git"
+    )
+}
+
 /// FNV-1a: small, stable across platforms and releases (names must not change).
 fn fnv1a(text: &str) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
@@ -144,13 +152,21 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
         .init_connections
         .clone()
         .iter()
-        .map(|c| c.as_ref().and_then(|(name, at)| {
+        .zip(job.init_from_handler.clone())
+        .map(|(c, from_handler)| c.as_ref().and_then(|(name, at)| {
             let connection = lookup(name, at, diag)?;
-            if matches!(connection.kind.as_str(), "s3" | "gcs" | "wasb" | "volume_claim" | "host_path" | "git") {
+            // A git clone uses its git or ssh connection; an author's container
+            // tied to a store connection would be a store download.
+            let allowed = if from_handler {
+                matches!(connection.kind.as_str(), "git" | "ssh") || !init_is_store(&connection)
+            } else {
+                !init_is_store(&connection)
+            };
+            if !allowed {
                 diag.error(
                     at,
                     format!(
-                        "an init container tied to a {} connection is an init handler (store download or git clone), which is not supported yet",
+                        "an init container tied to a {} connection is an init handler (a store download), which is not supported yet",
                         connection.kind
                     ),
                 );

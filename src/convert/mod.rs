@@ -5,6 +5,7 @@ pub mod components;
 pub mod compose;
 pub mod connections;
 pub mod diag;
+pub mod init;
 pub mod job;
 pub mod k8s;
 pub mod params;
@@ -193,8 +194,9 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     // not runs of their own.
     let skipped: HashSet<usize> = catalog.referenced_raw(&items);
     let mut out: Vec<Node> = Vec::with_capacity(items.len() + sources.len());
-    // (index in `out`, source path) of each generated object, for file layout.
-    let mut generated: Vec<(usize, String)> = Vec::new();
+    // (index in `out`, source path, whether the path is derived from it) of
+    // each generated object, for file layout.
+    let mut generated: Vec<(usize, String, bool)> = Vec::new();
 
     for (position, item) in items.iter().enumerate() {
         match role(item) {
@@ -229,17 +231,29 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         .into_iter()
                         .map(|f| f.on(resource.clone(), file.clone())),
                 );
-                let Some(mut job) = job else {
+                let Some(mut objects) = job else {
                     if !item.raw_polyaxon {
                         out.push(item.node.clone());
                     }
                     continue;
                 };
+                let source_path = annotation(&item.node, PATH)
+                    .or_else(|| annotation(&item.node, LEGACY_PATH))
+                    .map(str::to_string);
                 if item.raw_polyaxon {
-                    out.push(job);
+                    out.extend(objects);
                 } else if config.output.mode == Mode::Replace {
-                    carry_annotations(&item.node, &mut job, true);
-                    out.push(job);
+                    // The workload takes the source's place, file and id; what
+                    // else it needs joins that file.
+                    carry_annotations(&item.node, &mut objects[0], true);
+                    let mut objects = objects.into_iter();
+                    out.extend(objects.next());
+                    for extra in objects {
+                        if let Some(path) = &source_path {
+                            generated.push((out.len(), path.clone(), false));
+                        }
+                        out.push(extra);
+                    }
                 } else {
                     let mut source = item.node.clone();
                     if annotation(&source, LOCAL_CONFIG) != Some("true") {
@@ -251,16 +265,16 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         meta(&item.node, "namespace"),
                         meta(&item.node, "name").unwrap_or_default(),
                     );
-                    set_annotation(&mut job, SOURCE, &id);
-                    if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
-                        set_annotation(&mut job, PACKAGE_PATH, package);
+                    for mut object in objects {
+                        set_annotation(&mut object, SOURCE, &id);
+                        if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
+                            set_annotation(&mut object, PACKAGE_PATH, package);
+                        }
+                        if let Some(path) = &source_path {
+                            generated.push((out.len(), path.clone(), true));
+                        }
+                        out.push(object);
                     }
-                    if let Some(path) =
-                        annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH))
-                    {
-                        generated.push((out.len(), path.to_string()));
-                    }
-                    out.push(job);
                 }
             }
         }
@@ -285,8 +299,8 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
 
 /// Gives each generated object a file (from the output path template) and an
 /// index after whatever else that file already holds.
-fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str) {
-    let generated_at: HashSet<usize> = generated.iter().map(|(i, _)| *i).collect();
+fn lay_out_files(out: &mut [Node], generated: &[(usize, String, bool)], template: &str) {
+    let generated_at: HashSet<usize> = generated.iter().map(|(i, _, _)| *i).collect();
     // Keyed by (package, path): kpt render sends subpackages' items with
     // paths relative to their own package.
     let mut next_index: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -308,7 +322,7 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str
             *slot = (*slot).max(index + 1);
         }
     }
-    for (at, source_path) in generated {
+    for (at, source_path, derive) in generated {
         let Some(node) = out.get_mut(*at) else {
             continue;
         };
@@ -322,7 +336,11 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String)], template: &str
         let package = annotation(node, PACKAGE_PATH)
             .unwrap_or_default()
             .to_string();
-        let path = config::generated_path(template, source_path, &name, &kind, &namespace);
+        let path = if *derive {
+            config::generated_path(template, source_path, &name, &kind, &namespace)
+        } else {
+            source_path.clone()
+        };
         let slot = next_index.entry((package, path.clone())).or_insert(0);
         let index = slot.to_string();
         *slot += 1;
@@ -397,7 +415,7 @@ fn convert_one(
     item: &Item,
     config: &Config,
     components: &ComponentLookup<'_>,
-) -> (Option<Node>, Diag) {
+) -> (Option<Vec<Node>>, Diag) {
     let mut diag = Diag::default();
     let node = &item.node;
     let (spec, spec_path) = if item.raw_polyaxon {
@@ -473,6 +491,13 @@ fn convert_one(
     let Some(mut job) = job else {
         return (None, diag);
     };
+    let git_image = config
+        .init
+        .as_ref()
+        .and_then(|i| i.get("gitImage"))
+        .and_then(Node::as_str)
+        .unwrap_or(init::DEFAULT_GIT_IMAGE);
+    polyaxon::apply_handlers(&mut job, &sources, git_image, &mut diag);
     let written = WrittenCounts::of(&job);
     let applied = connections::apply(&mut job, config, &mut diag);
     validate::pod_references(&job, &mut diag);
@@ -533,7 +558,36 @@ fn convert_one(
         );
         return (None, diag);
     }
-    (Some(built), diag)
+    let mut objects = vec![built];
+    objects.extend(job.config_maps.iter().map(|(cm_name, data)| {
+        let mut metadata = Node::map();
+        metadata.set("name", Node::string(cm_name));
+        if let Some(ns) = &namespace {
+            metadata.set("namespace", Node::string(ns));
+        }
+        let mut labels = Node::map();
+        labels.set(job::MANAGED_BY, Node::string(job::TOOL));
+        labels.set(job::APP_NAME, Node::string(&name));
+        metadata.set("labels", labels);
+        let mut entries = Node::map();
+        for (k, v) in data {
+            entries.set(
+                k,
+                Node::new(crate::yaml::Value::Scalar(crate::yaml::Scalar {
+                    text: v.clone(),
+                    style: crate::yaml::Style::Literal,
+                    tag: None,
+                })),
+            );
+        }
+        let mut cm = Node::map();
+        cm.set("apiVersion", Node::string("v1"));
+        cm.set("kind", Node::string("ConfigMap"));
+        cm.set("metadata", metadata);
+        cm.set("data", entries);
+        cm
+    }));
+    (Some(objects), diag)
 }
 
 pub type ComponentLookup<'a> = dyn Fn(&str, &str) -> Result<(Node, String), String> + 'a;

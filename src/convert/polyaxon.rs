@@ -4,6 +4,7 @@
 
 use super::compose::{self, Strategy};
 use super::diag::{Diag, child, index};
+use super::init;
 use super::k8s::{self, Kind};
 use super::params;
 use super::template::Templates;
@@ -181,6 +182,12 @@ pub struct JobSpec {
     pub run_path: String,
     /// `toEnv` inputs and params, for the main container.
     pub param_env: Vec<(String, String)>,
+    /// Built-in init handlers waiting for the catalog (see `apply_handlers`).
+    pub handlers: Vec<InitHandler>,
+    /// Whether each init container was made by a handler (git clone).
+    pub init_from_handler: Vec<bool>,
+    /// ConfigMaps to generate (init `file` / `dockerfile`): name and data.
+    pub config_maps: Vec<(String, Vec<(String, String)>)>,
     pub container: Node,
     pub sidecars: Vec<Node>,
     pub volumes: Vec<Node>,
@@ -911,16 +918,6 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             .filter(|f| !matches!(*f, "container" | "path" | "connection"))
             .filter(|f| item.get(f).is_some_and(|n| !n.is_null()))
             .collect();
-        if let Some(handler) = handlers.first() {
-            diag.error(
-                &child(&at, handler),
-                format!("the init handler \"{handler}\" is not supported yet; use a plain init container"),
-            );
-            continue;
-        }
-        if item.get("path").is_some_and(|n| !n.is_null()) {
-            diag.error(&child(&at, "path"), "init.path only applies to init handlers (git, file, …), which are not supported yet");
-        }
         let connection = match item.get("connection").filter(|n| !n.is_null()) {
             Some(c) => match c.as_str() {
                 Some(name) => Some((name.to_string(), child(&at, "connection"))),
@@ -934,27 +931,154 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             },
             None => None,
         };
+        let dir = match item.get("path").filter(|n| !n.is_null()) {
+            Some(p) => match p.as_str() {
+                Some(dir) if dir.starts_with('/') => Some(dir.to_string()),
+                _ => {
+                    diag.error(&child(&at, "path"), "init.path must be an absolute path");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        match handlers.as_slice() {
+            [] => {}
+            [handler @ ("git" | "file" | "dockerfile")] => {
+                if item.get("container").is_some_and(|n| !n.is_null()) {
+                    diag.error(
+                        &child(&at, "container"),
+                        format!("a {handler} init entry takes no container"),
+                    );
+                }
+                job.handlers.push(InitHandler {
+                    kind: handler,
+                    entry: item.clone(),
+                    path: at,
+                    index: i,
+                    dir,
+                    connection,
+                });
+                continue;
+            }
+            [handler @ ("artifacts" | "paths")] => {
+                diag.error(
+                    &child(&at, handler),
+                    format!("init handler \"{handler}\" copies from Polyaxon's artifacts store, which is not supported yet; mount the volume or use an init container"),
+                );
+                continue;
+            }
+            [handler] => {
+                diag.error(
+                    &child(&at, handler),
+                    format!("init handler \"{handler}\" needs the Polyaxon control plane and is not supported"),
+                );
+                continue;
+            }
+            [_, _, ..] => {
+                diag.error(&at, "only one of artifacts, paths, git, file, dockerfile, tensorboard, lineageRef, modelRef or artifactRef can be set");
+                continue;
+            }
+        }
+        if dir.is_some() {
+            diag.error(&child(&at, "path"), "init.path applies to the git, file and dockerfile handlers, not to an init container");
+        }
         match item.get("container").filter(|n| !n.is_null()) {
             Some(container) => {
                 let mut container = container.clone();
-                k8s::normalize(
-                    &mut container,
-                    Kind::Container,
-                    &child(&at, "container"),
-                    diag,
-                );
+                k8s::normalize(&mut container, Kind::Container, &child(&at, "container"), diag);
                 name_first(&mut container, &format!("init-{i}"));
                 job.init_containers.push(container);
                 job.init_paths.push(child(&at, "container"));
                 job.init_connections.push(connection);
+                job.init_from_handler.push(false);
             }
             None if connection.is_some() => diag.error(
                 &child(&at, "connection"),
-                "an init entry with only a connection (a store download or a git clone) is not supported yet; give it a container",
+                "an init entry with only a connection is a store download, which is not supported yet; add git: {} for a repository, or a container",
             ),
-            None => diag.error(&at, "an init entry needs a container"),
+            None => diag.error(&at, "an init entry needs a container or a handler (git, file, dockerfile)"),
         }
     }
+}
+
+/// A built-in init handler, resolved once the catalog and the Job name are known.
+#[derive(Debug, Clone)]
+pub struct InitHandler {
+    pub kind: &'static str,
+    pub entry: Node,
+    pub path: String,
+    pub index: usize,
+    pub dir: Option<String>,
+    pub connection: Option<(String, String)>,
+}
+
+/// Turns the init handlers into init containers, volumes, mounts and
+/// ConfigMaps. Handler containers run first, as in Polyaxon.
+pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str, diag: &mut Diag) {
+    let mut containers = Vec::new();
+    for handler in std::mem::take(&mut job.handlers) {
+        let connection = handler
+            .connection
+            .as_ref()
+            .and_then(|(name, _)| sources.catalog.iter().find(|c| &c.name == name));
+        if let (Some((name, at)), None) = (&handler.connection, connection) {
+            let known: Vec<&str> = sources.catalog.iter().map(|c| c.name.as_str()).collect();
+            diag.error(
+                at,
+                format!(
+                    "connection \"{name}\" is not in the catalog (known: {})",
+                    known.join(", ")
+                ),
+            );
+            continue;
+        }
+        let h = init::Handler {
+            entry: &handler.entry,
+            path: &handler.path,
+            index: handler.index,
+            job_name: sources.globals.name,
+            connection,
+            git_image,
+        };
+        let dir = handler.dir.as_deref();
+        let added = match handler.kind {
+            "git" => init::git(&h, dir, diag),
+            "file" => init::file(&h, dir, diag),
+            _ => init::dockerfile(&h, dir, diag),
+        };
+        let Some(added) = added else { continue };
+        if let Some(container) = added.init_container {
+            containers.push((container, handler.path.clone(), handler.connection.clone()));
+        }
+        job.volumes.extend(added.volumes);
+        for m in added.main_mounts {
+            match job.container.get_mut("volumeMounts") {
+                Some(Node {
+                    value: Value::Seq(items, _),
+                    ..
+                }) => items.push(m),
+                _ => job.container.set("volumeMounts", Node::seq(vec![m])),
+            }
+        }
+        if let Some(cm) = added.config_map {
+            job.config_maps.push(cm);
+        }
+    }
+    // Handler containers run before the author's init containers, as in Polyaxon.
+    let count = containers.len();
+    let mut paths = Vec::with_capacity(count);
+    let mut connections = Vec::with_capacity(count);
+    let mut nodes = Vec::with_capacity(count);
+    for (container, path, connection) in containers {
+        nodes.push(container);
+        paths.push(path);
+        connections.push(connection);
+    }
+    job.init_containers.splice(0..0, nodes);
+    job.init_paths.splice(0..0, paths);
+    job.init_connections.splice(0..0, connections);
+    job.init_from_handler
+        .splice(0..0, std::iter::repeat_n(true, count));
 }
 
 fn read_environment(env: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {

@@ -341,11 +341,9 @@ fn check_container(
                     &child(&at, "subPath"),
                     format!("subPath \"{sub}\" must be relative and must not contain '..'"),
                 );
-            } else if let Some(kind) = volume.and_then(|v| {
-                ["secret", "configMap"]
-                    .into_iter()
-                    .find(|k| v.get(k).is_some())
-            }) {
+            } else if let Some(kind) =
+                volume.and_then(|v| ["secret"].into_iter().find(|k| v.get(k).is_some()))
+            {
                 diag.info(
                     &child(&at, "subPath"),
                     format!("volumeMounts[{i}] mounts a {kind} with subPath; the file will not be updated if the {kind} changes"),
