@@ -272,7 +272,7 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
             }
             if root.get("apiVersion").is_none() && root.get("isPreset").is_some() {
                 findings.push(
-                    Finding::error("this is a Polyaxon preset (isPreset), not a component or operation: presets are not supported yet")
+                    Finding::error("this is a Polyaxon preset (isPreset), not a component or operation: put it under RenderPolyaxon.presets and name it in an operation's presets")
                         .on(None, Some(file_ref)),
                 );
                 continue;
@@ -288,6 +288,7 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
                 continue;
             }
             items.push(Item {
+                namespace: None,
                 node: root,
                 origin: Some(origin),
                 raw_polyaxon: raw,

@@ -47,21 +47,20 @@ enum Expect {
 const REAL: &[(&str, Expect)] = &[
     (
         "01-pe-sklearn-iris.yml",
-        Expect::Fails(&["templates", "init handler \"git\" is not supported yet"]),
+        Expect::Converts(&[
+            "kind: Job",
+            "clone -- 'https://github.com/polyaxon/polyaxon-examples' '/plx-context/artifacts/polyaxon-examples'",
+            "workingDir: /plx-context/artifacts/polyaxon-examples/in_cluster/sklearn/iris",
+            "- \"--n_neighbors=3\"",
+        ]),
     ),
     (
         "02-pe-artifacts.yml",
-        Expect::Fails(&[
-            "inputs are not supported yet",
-            "becomes the Job name \"artifacts-tracking\"",
-        ]),
+        Expect::Converts(&["name: artifacts-tracking", "git-polyaxon-examples"]),
     ),
     (
         "03-pe-build-tf.yaml",
-        Expect::Fails(&[
-            "hubRef is not supported yet",
-            "params are not supported yet",
-        ]),
+        Expect::Fails(&["hubRef \"kaniko\" matches no component"]),
     ),
     (
         "04-pe-pytorchjob.yaml",
@@ -69,11 +68,11 @@ const REAL: &[(&str, Expect)] = &[
     ),
     (
         "05-qs-env-vars.yaml",
-        Expect::Fails(&["init handler \"file\" is not supported yet"]),
+        Expect::Fails(&["input \"message\" is required"]),
     ),
     (
         "06-qs-simulate.yaml",
-        Expect::Fails(&["templates", "inputs are not supported yet"]),
+        Expect::Converts(&["kind: Job", "- \"--epochs=20\"", "git-polyaxon-quick-start"]),
     ),
     (
         "07-qs-build-and-run-dag.yaml",
@@ -94,8 +93,8 @@ const REAL: &[(&str, Expect)] = &[
     (
         "11-plx-fixture-job-with-init.yml",
         Expect::Fails(&[
-            "connections are not supported yet",
-            "presets are not supported yet",
+            "preset \"profile A\" is not in RenderPolyaxon.presets",
+            "volumeMounts: expected a list, found a mapping",
         ]),
     ),
     (
@@ -113,13 +112,16 @@ const REAL: &[(&str, Expect)] = &[
     ),
     (
         "14-plx-fixture-templated-init-to-env.yml",
-        Expect::Fails(&["templates", "outputs are not supported yet"]),
+        Expect::Fails(&[
+            "preset \"profile A\"",
+            "unknown field \"configName\" in ConfigMapVolumeSource",
+        ]),
     ),
     (
         "15-gmrukwa-build-operation.yml",
         Expect::Fails(&[
-            "runPatch composition is not supported yet",
-            "connections are not supported yet",
+            "undefined template variable \"nocache\"",
+            "connection \"quay-dockerizer\"",
         ]),
     ),
     (
@@ -128,7 +130,7 @@ const REAL: &[(&str, Expect)] = &[
     ),
     (
         "17-gmrukwa-divik.yml",
-        Expect::Fails(&["connections are not supported yet"]),
+        Expect::Fails(&["input \"config\" is required"]),
     ),
     (
         "18-gmrukwa-vscode-service.yml",

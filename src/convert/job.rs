@@ -73,6 +73,26 @@ pub fn build(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node {
 
     let mut object = Node::map();
     object.set("apiVersion", Node::string("batch/v1"));
+    if let Some(schedule) = &job.schedule {
+        // A scheduled operation: each tick runs the Job.
+        let mut template_metadata = Node::map();
+        if let Some(labels) = metadata.get("labels") {
+            template_metadata.set("labels", labels.clone());
+        }
+        let mut job_template = Node::map();
+        job_template.set("metadata", template_metadata);
+        job_template.set("spec", spec);
+        let mut cron_spec = Node::map();
+        cron_spec.set("schedule", Node::string(&schedule.cron));
+        if schedule.depends_on_past {
+            cron_spec.set("concurrencyPolicy", Node::string("Forbid"));
+        }
+        cron_spec.set("jobTemplate", job_template);
+        object.set("kind", Node::string("CronJob"));
+        object.set("metadata", metadata);
+        object.set("spec", cron_spec);
+        return object;
+    }
     object.set("kind", Node::string("Job"));
     object.set("metadata", metadata);
     object.set("spec", spec);
@@ -160,8 +180,12 @@ fn push_to(container: &mut Node, key: &str, item: Node) {
 
 /// Checks what we wrote against k8s-openapi's `Job` (which ignores fields it
 /// does not know, so the user's newer fields still pass).
-pub fn check(job: &Node) -> Result<(), String> {
-    serde_json::from_value::<k8s_openapi::api::batch::v1::Job>(crate::yaml::to_json(job))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn check(object: &Node) -> Result<(), String> {
+    let json = crate::yaml::to_json(object);
+    let result = if object.get("kind").and_then(Node::as_str) == Some("CronJob") {
+        serde_json::from_value::<k8s_openapi::api::batch::v1::CronJob>(json).map(|_| ())
+    } else {
+        serde_json::from_value::<k8s_openapi::api::batch::v1::Job>(json).map(|_| ())
+    };
+    result.map_err(|e| e.to_string())
 }

@@ -47,11 +47,14 @@ pub struct Item {
     pub origin: Option<Origin>,
     /// A Polyaxon file with no KRM envelope (only `render` reads these).
     pub raw_polyaxon: bool,
+    /// For a Polyaxon file embedded in a ConfigMap: the ConfigMap's namespace.
+    pub namespace: Option<String>,
 }
 
 impl Item {
     pub fn new(node: Node) -> Self {
         Item {
+            namespace: None,
             node,
             origin: None,
             raw_polyaxon: false,
@@ -126,6 +129,97 @@ pub fn file_ref(item: &Item) -> Option<FileRef> {
     })
 }
 
+/// Converts each Polyaxon file in the data of a ConfigMap annotated
+/// `polyaxon-krm.dev/polyaxonfile: "true"` (what kustomize's
+/// configMapGenerator makes from raw files). Findings point at `data.KEY`.
+fn convert_config_map(
+    item: &Item,
+    config: &Config,
+    components: &ComponentLookup<'_>,
+) -> (Vec<Node>, Vec<Finding>) {
+    let resource = resource_ref(&item.node);
+    let file = file_ref(item);
+    let mut objects = Vec::new();
+    let mut findings = Vec::new();
+    let data = item
+        .node
+        .get("data")
+        .and_then(Node::as_map)
+        .cloned()
+        .unwrap_or_default();
+    if data.is_empty() {
+        findings.push(
+            Finding::warning(
+                "this ConfigMap is annotated as holding Polyaxon files but has no data",
+            )
+            .at("data")
+            .on(resource.clone(), file.clone()),
+        );
+    }
+    for (key, value) in &data {
+        let key = key.scalar_text().unwrap_or_default().to_string();
+        let at = diag::child("data", &key);
+        let fail = |message: String| {
+            Finding::error(message)
+                .at(at.clone())
+                .on(resource.clone(), file.clone())
+        };
+        let Some(text) = value.as_str() else {
+            findings.push(fail("expected a Polyaxon file as text".into()));
+            continue;
+        };
+        let root = match crate::yaml::parse_stream(text, &crate::yaml::Limits::default()) {
+            Ok(docs) => {
+                let mut roots: Vec<Node> = docs
+                    .into_iter()
+                    .filter_map(|d| d.root)
+                    .filter(|r| !r.is_null())
+                    .collect();
+                match (roots.pop(), roots.is_empty()) {
+                    (Some(root), true) if root.as_map().is_some() => root,
+                    _ => {
+                        findings.push(fail(
+                            "expected one Polyaxon file (a mapping) under this key".into(),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                findings.push(fail(format!("not valid YAML: {e}")));
+                continue;
+            }
+        };
+        let embedded = Item {
+            node: root,
+            origin: Some(Origin {
+                path: key.clone(),
+                document: 1,
+                source: 0..0,
+            }),
+            raw_polyaxon: true,
+            namespace: meta(&item.node, "namespace").map(str::to_string),
+        };
+        let (produced, diag) = convert_one(&embedded, config, components);
+        for f in diag.findings {
+            let message = match &f.field {
+                Some(inner) => format!("{inner}: {}", f.message),
+                None => f.message.clone(),
+            };
+            findings.push(
+                Finding {
+                    field: Some(at.clone()),
+                    message,
+                    ..f
+                }
+                .on(resource.clone(), file.clone()),
+            );
+        }
+        objects.extend(produced.into_iter().flatten());
+    }
+    (objects, findings)
+}
+
 /// `KIND/NAMESPACE/NAME`, the value of the source annotation.
 fn source_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
     format!("{kind}/{}/{name}", namespace.unwrap_or_default())
@@ -175,13 +269,19 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     let mut results = Vec::new();
     let sources: HashSet<String> = items
         .iter()
-        .filter(|i| matches!(role(i), Role::Operation))
-        .map(|i| {
-            source_id(
-                "PolyaxonOperation",
-                meta(&i.node, "namespace"),
-                meta(&i.node, "name").unwrap_or_default(),
-            )
+        .filter_map(|i| {
+            match role(i) {
+                Role::Operation => Some("PolyaxonOperation"),
+                Role::PolyaxonfileConfigMap => Some("ConfigMap"),
+                _ => None,
+            }
+            .map(|kind| {
+                source_id(
+                    kind,
+                    meta(&i.node, "namespace"),
+                    meta(&i.node, "name").unwrap_or_default(),
+                )
+            })
         })
         .collect();
     let catalog = components::Catalog::of(&items);
@@ -210,14 +310,30 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                 out.push(node);
             }
             Role::PolyaxonfileConfigMap => {
-                results.push(
-                    Finding::error(format!(
-                        "ConfigMaps annotated {POLYAXONFILE} are not supported yet; wrap each Polyaxon file in a PolyaxonOperation"
-                    ))
-                    .at(format!("metadata.annotations.{POLYAXONFILE}"))
-                    .on(resource_ref(&item.node), file_ref(item)),
+                let (objects, findings) = convert_config_map(item, config, &lookup);
+                results.extend(findings);
+                let mut source = item.node.clone();
+                if annotation(&source, LOCAL_CONFIG) != Some("true") {
+                    set_annotation(&mut source, LOCAL_CONFIG, "true");
+                }
+                out.push(source);
+                let id = source_id(
+                    "ConfigMap",
+                    meta(&item.node, "namespace"),
+                    meta(&item.node, "name").unwrap_or_default(),
                 );
-                out.push(item.node.clone());
+                let source_path =
+                    annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH));
+                for mut object in objects {
+                    set_annotation(&mut object, SOURCE, &id);
+                    if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
+                        set_annotation(&mut object, PACKAGE_PATH, package);
+                    }
+                    if let Some(path) = source_path {
+                        generated.push((out.len(), path.to_string(), true));
+                    }
+                    out.push(object);
+                }
             }
             Role::Operation | Role::Raw => {
                 if skipped.contains(&position) {
@@ -453,7 +569,7 @@ fn convert_one(
     }
 
     let wrapper_ns = if item.raw_polyaxon {
-        None
+        item.namespace.as_deref()
     } else {
         meta(node, "namespace")
     };
@@ -535,6 +651,7 @@ fn convert_one(
     let built = job::build(&job, &target, &config.defaults);
     let pod = built
         .get_path(&["spec", "template", "spec"])
+        .or_else(|| built.get_path(&["spec", "jobTemplate", "spec", "template", "spec"]))
         .cloned()
         .unwrap_or_default();
     let policy = config.policy.clone().unwrap_or_default();

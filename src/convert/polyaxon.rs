@@ -188,9 +188,18 @@ pub struct JobSpec {
     pub init_from_handler: Vec<bool>,
     /// ConfigMaps to generate (init `file` / `dockerfile`): name and data.
     pub config_maps: Vec<(String, Vec<(String, String)>)>,
+    /// `schedule: {kind: cron}`: the Job becomes a CronJob.
+    pub schedule: Option<Schedule>,
     pub container: Node,
     pub sidecars: Vec<Node>,
     pub volumes: Vec<Node>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub cron: String,
+    /// `dependsOnPast`: a run waits for the one before (concurrencyPolicy Forbid).
+    pub depends_on_past: bool,
 }
 
 #[derive(Debug, Default)]
@@ -354,7 +363,6 @@ fn check_sections(file: &Node, path: &str, kind: &str, diag: &mut Diag) {
                 format!("\"{key}\" is read by Polyaxon's control plane only; ignored"),
             ),
             "isPreset" => diag.error(&at, "this is a preset: name it in RenderPolyaxon.presets and list it under presets"),
-            "schedule" => diag.error(&at, "schedule: CronJobs are not supported yet"),
             "contexts" => diag.error(&at, "contexts are not supported; declare inputs instead"),
             "matrix" | "joins" | "dependencies" | "trigger" | "conditions" | "skipOnUpstreamSkip"
             | "events" | "operations" => diag.error(
@@ -363,6 +371,7 @@ fn check_sections(file: &Node, path: &str, kind: &str, diag: &mut Diag) {
             ),
             "build" | "hooks" | "mount" => diag.error(&at, format!("{key} needs Polyaxon's control plane; not supported")),
             "component" if kind != "operation" => diag.error(&at, "only an operation has a component"),
+            "runPatch" | "patchStrategy" if kind == "preset" => {}
             "params" | "runPatch" | "patchStrategy" | "hubRef" | "pathRef" | "dagRef" | "urlRef" if kind != "operation" => {
                 diag.error(&at, format!("{key} belongs to an operation (kind: operation)"));
             }
@@ -635,6 +644,9 @@ fn check_layer(layer: &Node, path: &str, diag: &mut Diag) {
     if let Some(p) = layer.get("plugins") {
         read_plugins(p, &child(path, "plugins"), &mut scratch, diag);
     }
+    if let Some(s) = layer.get("schedule").filter(|n| !n.is_null()) {
+        read_schedule(s, &child(path, "schedule"), diag);
+    }
 }
 
 const RUN_PATCH_FIELDS: &[&str] = &[
@@ -709,6 +721,83 @@ fn apply_layer(compiled: &mut Node, layer: &Node, strategy: Strategy) {
     }
 }
 
+/// `schedule: {kind: cron, cron, dependsOnPast}` → a CronJob schedule.
+fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
+    const FIELDS: &[&str] = &[
+        "kind",
+        "cron",
+        "startAt",
+        "endAt",
+        "maxRuns",
+        "dependsOnPast",
+        "frequency",
+    ];
+    if !check_fields(s, FIELDS, "schedule", path, diag) {
+        return None;
+    }
+    match s.get("kind").and_then(Node::scalar_text) {
+        Some("cron") => {}
+        Some(kind @ ("interval" | "datetime")) => {
+            diag.error(
+                &child(path, "kind"),
+                format!(
+                    "{kind} schedules have no Kubernetes equivalent; use kind: cron (a CronJob)"
+                ),
+            );
+            return None;
+        }
+        other => {
+            diag.error(
+                &child(path, "kind"),
+                format!(
+                    "schedule kind {} is not one of cron, interval, datetime",
+                    other.unwrap_or("(none)")
+                ),
+            );
+            return None;
+        }
+    }
+    for key in ["startAt", "endAt", "maxRuns"] {
+        if s.get(key).is_some_and(|n| !n.is_null()) {
+            diag.error(
+                &child(path, key),
+                format!("{key} has no CronJob equivalent; remove it (suspend or delete the CronJob instead)"),
+            );
+        }
+    }
+    let Some(cron) = s.get("cron").and_then(Node::as_str) else {
+        diag.error(path, "a cron schedule needs cron (e.g. \"0 2 * * *\")");
+        return None;
+    };
+    let fields = cron.split_whitespace().count();
+    let macro_ok = matches!(
+        cron.trim(),
+        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly"
+    );
+    if !(macro_ok || fields == 5) {
+        diag.error(
+            &child(path, "cron"),
+            format!("\"{cron}\" is not a cron schedule of 5 fields (minute hour day month weekday) or @hourly/@daily/…"),
+        );
+        return None;
+    }
+    let depends_on_past = match s.get("dependsOnPast").and_then(Node::resolve) {
+        None | Some(Resolved::Null) => false,
+        Some(Resolved::Bool(b)) => b,
+        _ => {
+            diag.error(
+                &child(path, "dependsOnPast"),
+                "dependsOnPast must be true or false",
+            );
+            false
+        }
+    };
+    Some(Schedule {
+        cron: cron.trim().to_string(),
+        depends_on_past,
+    })
+}
+
 /// Reads a composed, rendered file: name, namespace, termination, plugins, run.
 fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
     if let Some(value) = compiled.get("name") {
@@ -748,6 +837,9 @@ fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag
     }
     if let Some(p) = compiled.get("plugins") {
         read_plugins(p, &child(path, "plugins"), job, diag);
+    }
+    if let Some(s) = compiled.get("schedule").filter(|n| !n.is_null()) {
+        job.schedule = read_schedule(s, &child(path, "schedule"), diag);
     }
     if job.termination.pod_failure_policy.is_some()
         && job.restart_policy.as_deref() == Some("OnFailure")

@@ -69,6 +69,28 @@ impl Templates {
             Value::Map(entries, _) => {
                 for (k, v) in entries.iter_mut() {
                     let key = k.scalar_text().unwrap_or_default().to_string();
+                    if matches!(key.as_str(), "command" | "args")
+                        && let Value::Seq(items, _) = &mut v.value
+                    {
+                        // As Polyaxon: an argument that renders to nothing (a
+                        // false flag, an empty optional input) is left out.
+                        let templated: Vec<bool> = items
+                            .iter()
+                            .map(|i| i.scalar_text().is_some_and(has_template))
+                            .collect();
+                        let at = child(path, &key);
+                        for (i, item) in items.iter_mut().enumerate() {
+                            self.render_tree(item, &index(&at, i), diag);
+                        }
+                        let mut keep = templated
+                            .iter()
+                            .zip(items.iter())
+                            .map(|(t, item)| !(*t && item.scalar_text() == Some("")));
+                        let flags: Vec<bool> = keep.by_ref().collect();
+                        let mut flags = flags.into_iter();
+                        items.retain(|_| flags.next().unwrap_or(true));
+                        continue;
+                    }
                     self.render_tree(v, &child(path, &key), diag);
                 }
             }
@@ -141,6 +163,26 @@ impl Templates {
             .detail()
             .map(str::to_string)
             .unwrap_or_else(|| error.kind().to_string());
+        if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("connections[") {
+            let known: Vec<String> = self
+                .context
+                .get_attr("connections")
+                .ok()
+                .and_then(|c| {
+                    c.try_iter()
+                        .ok()
+                        .map(|it| it.map(|k| k.to_string()).collect())
+                })
+                .unwrap_or_default();
+            let known = if known.is_empty() {
+                "no catalog provided".to_string()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            return format!(
+                "template error in {text:?}: a connection it names is not in the catalog ({known})"
+            );
+        }
         if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("globals") {
             return format!(
                 "template error in {text:?}: {detail}; available globals: {}",
