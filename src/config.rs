@@ -157,9 +157,31 @@ pub fn load(object: &Node) -> (Config, Vec<Finding>) {
                 config.connections = list;
                 findings.extend(problems);
             }
-            "presets" => config.presets = Some(value),
-            "globals" => config.globals = Some(value),
-            "init" => config.init = Some(value),
+            "presets" => {
+                // Each preset is a partial Polyaxon file; it is checked where it is used.
+                if value.as_map().is_some_and(|m| m.iter().all(|(_, v)| v.as_map().is_some())) {
+                    config.presets = Some(value);
+                } else {
+                    findings.push(Finding::error("presets must map preset names to preset files (mappings)").at(path));
+                }
+            }
+            "globals" => {
+                if value.as_map().is_some_and(|m| m.iter().all(|(_, v)| v.as_scalar().is_some())) {
+                    config.globals = Some(value);
+                } else {
+                    findings.push(
+                        Finding::error("globals must map names (owner, project, …) to plain values").at(path),
+                    );
+                }
+            }
+            "init" => {
+                if unknown_keys(&value, &["gitImage"], "init", &path, &mut findings) {
+                    match value.get("gitImage").map(|n| n.as_str()) {
+                        None | Some(Some(_)) => config.init = Some(value),
+                        Some(None) => findings.push(Finding::error("gitImage must be an image reference").at(child(&path, "gitImage"))),
+                    }
+                }
+            }
             "policy" => {
                 let (p, problems) = policy::load(&value, &path);
                 config.policy = Some(p);
