@@ -143,7 +143,13 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
         .rsplit(['/', ':'])
         .next()
         .unwrap_or("repo");
-    let repo = repo.split('.').next().unwrap_or(repo).to_string();
+    let repo = repo.split('.').next().unwrap_or(repo);
+    // A checkout folder name, never empty, never a path step of its own.
+    let repo: String = repo
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '-' })
+        .collect();
+    let repo = if repo.trim_matches('-').is_empty() { "repo".to_string() } else { repo };
     let dest = format!(
         "{}/{repo}",
         dir.unwrap_or(DEFAULT_DIR).trim_end_matches('/')

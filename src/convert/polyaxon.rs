@@ -1025,9 +1025,9 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         };
         let dir = match item.get("path").filter(|n| !n.is_null()) {
             Some(p) => match p.as_str() {
-                Some(dir) if dir.starts_with('/') => Some(dir.to_string()),
+                Some(dir) if dir.starts_with('/') && !dir.split('/').any(|p| p == "..") => Some(dir.to_string()),
                 _ => {
-                    diag.error(&child(&at, "path"), "init.path must be an absolute path");
+                    diag.error(&child(&at, "path"), "init.path must be an absolute path without '..'");
                     continue;
                 }
             },
