@@ -3,7 +3,7 @@
 
 use crate::convert::diag::{child, index};
 use crate::convert::validate;
-use crate::results::{Finding, did_you_mean};
+use crate::results::{Finding, check_fields, did_you_mean};
 use crate::yaml::{Node, Resolved, Value};
 
 /// vents `ProviderKind`, Polyaxon 2.18.
@@ -150,32 +150,6 @@ pub fn load(list: &Node, path: &str) -> (Vec<Connection>, Vec<Finding>) {
     (connections, findings)
 }
 
-fn unknown(
-    node: &Node,
-    known: &[&str],
-    what: &str,
-    path: &str,
-    findings: &mut Vec<Finding>,
-) -> bool {
-    let Some(entries) = node.as_map() else {
-        findings.push(Finding::error(format!("expected a mapping ({what})")).at(path));
-        return false;
-    };
-    for (k, _) in entries {
-        let key = k.scalar_text().unwrap_or_default();
-        if !known.contains(&key) {
-            let hint = did_you_mean(key, known.iter().copied())
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            findings.push(
-                Finding::error(format!("unknown field \"{key}\" in {what}{hint}"))
-                    .at(child(path, key)),
-            );
-        }
-    }
-    true
-}
-
 fn string(
     node: &Node,
     key: &str,
@@ -244,7 +218,7 @@ fn absolute(
 }
 
 fn load_one(entry: &Node, path: &str, findings: &mut Vec<Finding>) -> Option<Connection> {
-    if !unknown(entry, CONNECTION_FIELDS, "a connection", path, findings) {
+    if !check_fields(entry, CONNECTION_FIELDS, "a connection", path, findings) {
         return None;
     }
     let name = string(entry, "name", path, true, findings)?;
@@ -267,7 +241,7 @@ fn load_one(entry: &Node, path: &str, findings: &mut Vec<Finding>) -> Option<Con
             return None;
         }
         ("volume_claim", Some(s)) => {
-            unknown(
+            check_fields(
                 s,
                 &["volumeClaim", "mountPath", "readOnly"],
                 "a volume_claim schema",
@@ -298,7 +272,7 @@ fn load_one(entry: &Node, path: &str, findings: &mut Vec<Finding>) -> Option<Con
             }
         }
         ("host_path", Some(s)) => {
-            unknown(
+            check_fields(
                 s,
                 &["hostPath", "mountPath", "readOnly"],
                 "a host_path schema",
@@ -324,12 +298,12 @@ fn load_one(entry: &Node, path: &str, findings: &mut Vec<Finding>) -> Option<Con
             }
         }
         ("gcs" | "s3" | "wasb", Some(s)) => {
-            unknown(s, &["bucket"], "a bucket schema", &schema_path, findings);
+            check_fields(s, &["bucket"], "a bucket schema", &schema_path, findings);
             string(s, "bucket", &schema_path, true, findings);
             Schema::Other
         }
         ("git", Some(s)) => {
-            unknown(
+            check_fields(
                 s,
                 &["url", "revision", "flags"],
                 "a git schema",
@@ -351,7 +325,7 @@ fn load_one(entry: &Node, path: &str, findings: &mut Vec<Finding>) -> Option<Con
             Schema::Other
         }
         ("registry", Some(s)) => {
-            unknown(
+            check_fields(
                 s,
                 &["url", "insecure"],
                 "a registry schema",
@@ -417,7 +391,7 @@ fn load_resource(
     what: &str,
     findings: &mut Vec<Finding>,
 ) -> Option<Resource> {
-    if !unknown(
+    if !check_fields(
         node,
         RESOURCE_FIELDS,
         &format!("a connection {what}"),
@@ -548,7 +522,7 @@ fn load_env(node: &Node, path: &str, findings: &mut Vec<Finding>) -> Vec<(String
                 let at = index(path, i);
                 match &item.value {
                     Value::Map(..) => {
-                        unknown(item, &["name", "value"], "an env entry", &at, findings);
+                        check_fields(item, &["name", "value"], "an env entry", &at, findings);
                         push(
                             item.get("name").and_then(Node::scalar_text),
                             item.get("value"),
@@ -573,14 +547,9 @@ fn load_env(node: &Node, path: &str, findings: &mut Vec<Finding>) -> Vec<(String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Limits, parse_stream};
 
     fn node(text: &str) -> Node {
-        parse_stream(text, &Limits::default())
-            .expect("yaml")
-            .remove(0)
-            .root
-            .expect("root")
+        crate::yaml::parse_one(text)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::catalog::{self, Connection};
 use crate::convert::diag::child;
 use crate::policy::{self, Policy};
-use crate::results::{Finding, did_you_mean};
+use crate::results::{Finding, check_fields, did_you_mean};
 use crate::yaml::{self, Limits, Node, Resolved};
 
 pub const GROUP_VERSION: &str = "polyaxon-krm.dev/v1alpha1";
@@ -175,7 +175,7 @@ pub fn load(object: &Node) -> (Config, Vec<Finding>) {
                 }
             }
             "init" => {
-                if unknown_keys(&value, &["gitImage"], "init", &path, &mut findings) {
+                if check_fields(&value, &["gitImage"], "init", &path, &mut findings) {
                     match value.get("gitImage").map(|n| n.as_str()) {
                         None | Some(Some(_)) => config.init = Some(value),
                         Some(None) => findings.push(Finding::error("gitImage must be an image reference").at(child(&path, "gitImage"))),
@@ -209,34 +209,8 @@ pub fn load(object: &Node) -> (Config, Vec<Finding>) {
     (config, findings)
 }
 
-fn unknown_keys(
-    node: &Node,
-    known: &[&str],
-    what: &str,
-    path: &str,
-    findings: &mut Vec<Finding>,
-) -> bool {
-    let Some(entries) = node.as_map() else {
-        findings.push(Finding::error(format!("expected a mapping ({what})")).at(path));
-        return false;
-    };
-    for (k, _) in entries {
-        let key = k.scalar_text().unwrap_or_default();
-        if !known.contains(&key) {
-            let hint = did_you_mean(key, known.iter().copied())
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            findings.push(
-                Finding::error(format!("unknown field \"{key}\" in {what}{hint}"))
-                    .at(child(path, key)),
-            );
-        }
-    }
-    true
-}
-
 fn load_defaults(node: &Node, path: &str, out: &mut Defaults, findings: &mut Vec<Finding>) {
-    if !unknown_keys(node, DEFAULT_FIELDS, "defaults", path, findings) {
+    if !check_fields(node, DEFAULT_FIELDS, "defaults", path, findings) {
         return;
     }
     let string = |key: &str, findings: &mut Vec<Finding>| -> Option<String> {
@@ -299,7 +273,7 @@ fn load_defaults(node: &Node, path: &str, out: &mut Defaults, findings: &mut Vec
 }
 
 fn load_output(node: &Node, path: &str, out: &mut Output, findings: &mut Vec<Finding>) {
-    if !unknown_keys(node, OUTPUT_FIELDS, "output", path, findings) {
+    if !check_fields(node, OUTPUT_FIELDS, "output", path, findings) {
         return;
     }
     match node.get("mode").and_then(Node::scalar_text) {
@@ -361,11 +335,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Node {
-        yaml::parse_stream(text, &Limits::default())
-            .expect("yaml")
-            .remove(0)
-            .root
-            .expect("root")
+        crate::yaml::parse_one(text)
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use crate::convert::diag::child;
 use crate::glob;
-use crate::results::{Finding, did_you_mean};
+use crate::results::{Finding, unknown_field};
 use crate::yaml::{Node, Resolved};
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -74,17 +74,10 @@ pub fn load(node: &Node, path: &str) -> (Policy, Vec<Finding>) {
                     .push(Finding::error("namespaces must map namespace globs to rules").at(at)),
             },
             "default" => policy.default = Some(load_rule(v, &at, &mut findings)),
-            other => findings.push(unknown(other, POLICY_FIELDS, "policy", &at)),
+            other => findings.push(unknown_field(other, POLICY_FIELDS, "policy", &at)),
         }
     }
     (policy, findings)
-}
-
-fn unknown(key: &str, known: &[&str], what: &str, at: &str) -> Finding {
-    let hint = did_you_mean(key, known.iter().copied())
-        .map(|s| format!("; did you mean \"{s}\"?"))
-        .unwrap_or_default();
-    Finding::error(format!("unknown field \"{key}\" in {what}{hint}")).at(at)
 }
 
 fn boolean(node: &Node, at: &str, findings: &mut Vec<Finding>) -> Option<bool> {
@@ -141,7 +134,7 @@ fn load_rule(node: &Node, path: &str, findings: &mut Vec<Finding>) -> Rule {
                 None => findings
                     .push(Finding::error(format!("{key} must be a list of names or globs")).at(at)),
             },
-            other => findings.push(unknown(other, RULE_FIELDS, "a policy rule", &at)),
+            other => findings.push(unknown_field(other, RULE_FIELDS, "a policy rule", &at)),
         }
     }
     rule
@@ -297,20 +290,8 @@ fn references(pod: &Node) -> Vec<Reference> {
         }
     };
     for list in ["initContainers", "containers"] {
-        for (i, c) in pod
-            .get(list)
-            .and_then(Node::as_seq)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            for (j, e) in c
-                .get("env")
-                .and_then(Node::as_seq)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+        for (i, c) in pod.items(list).enumerate() {
+            for (j, e) in c.items("env").enumerate() {
                 let at = Location {
                     container: Some((list, i)),
                     field: "env",
@@ -327,13 +308,7 @@ fn references(pod: &Node) -> Vec<Reference> {
                     &at,
                 );
             }
-            for (j, e) in c
-                .get("envFrom")
-                .and_then(Node::as_seq)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (j, e) in c.items("envFrom").enumerate() {
                 let at = Location {
                     container: Some((list, i)),
                     field: "envFrom",
@@ -348,13 +323,7 @@ fn references(pod: &Node) -> Vec<Reference> {
             }
         }
     }
-    for (i, v) in pod
-        .get("volumes")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, v) in pod.items("volumes").enumerate() {
         let at = Location {
             container: None,
             field: "volumes",
@@ -378,13 +347,7 @@ fn references(pod: &Node) -> Vec<Reference> {
             push(RefKind::ConfigMap, s.get_path(&["configMap", "name"]), &at);
         }
     }
-    for (i, s) in pod
-        .get("imagePullSecrets")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, s) in pod.items("imagePullSecrets").enumerate() {
         let at = Location {
             container: None,
             field: "imagePullSecrets",

@@ -150,6 +150,42 @@ pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|f| f.severity == Severity::Error)
 }
 
+/// An error for `key`, which is not one of `known` in `what`, with a
+/// "did you mean" when a known name is close.
+pub fn unknown_field(key: &str, known: &[&str], what: &str, at: &str) -> Finding {
+    let hint = did_you_mean(key, known.iter().copied())
+        .map(|s| format!("; did you mean \"{s}\"?"))
+        .unwrap_or_default();
+    Finding::error(format!("unknown field \"{key}\" in {what}{hint}")).at(at)
+}
+
+/// Checks that `node` is a mapping whose keys are all `known`: one finding
+/// per unknown key. False (and one finding) when it is not a mapping.
+pub fn check_fields(
+    node: &Node,
+    known: &[&str],
+    what: &str,
+    path: &str,
+    findings: &mut Vec<Finding>,
+) -> bool {
+    let Some(entries) = node.as_map() else {
+        findings.push(Finding::error(format!("expected a mapping ({what})")).at(path));
+        return false;
+    };
+    for (k, _) in entries {
+        let key = k.scalar_text().unwrap_or_default();
+        if !known.contains(&key) {
+            let at = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            findings.push(unknown_field(key, known, what, &at));
+        }
+    }
+    true
+}
+
 /// Edit-distance suggestion for a mistyped name ("did you mean …?").
 pub fn did_you_mean<'a>(
     word: &str,

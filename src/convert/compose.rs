@@ -352,15 +352,11 @@ fn lower_resources(node: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Limits, parse_stream, to_json};
+    use crate::yaml::to_json;
     use serde_json::json;
 
     fn node(text: &str) -> Node {
-        parse_stream(text, &Limits::default())
-            .expect("yaml")
-            .remove(0)
-            .root
-            .expect("root")
+        crate::yaml::parse_one(text)
     }
 
     const BASE: &str = "kind: job\nenvironment:\n  nodeSelector: {x: old, y: y}\ncontainer:\n  image: busybox\n  command: [python, a.py]\n  env: [{name: A, value: old}, {name: B, value: b}]\n  resources: {limits: {cpu: 1}}\n";

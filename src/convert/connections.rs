@@ -11,7 +11,7 @@ use super::polyaxon::JobSpec;
 use super::validate;
 use crate::catalog::{Connection, Resource, Schema};
 use crate::config::Config;
-use crate::yaml::{Node, Value};
+use crate::yaml::Node;
 
 /// What connections added to a pod, for the policy check.
 #[derive(Debug, Default)]
@@ -271,16 +271,6 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
     applied
 }
 
-fn push(container: &mut Node, key: &str, item: Node) {
-    match container.get_mut(key) {
-        Some(Node {
-            value: Value::Seq(items, _),
-            ..
-        }) => items.push(item),
-        _ => container.set(key, Node::seq(vec![item])),
-    }
-}
-
 fn key_ref(selector: &str, resource: &str, key: &str) -> Node {
     let mut sel = Node::map();
     sel.set("name", Node::string(resource));
@@ -458,7 +448,7 @@ fn wire(
         }
     }
     for reference in secret_refs.into_iter().chain(config_map_refs) {
-        push(container, "envFrom", reference);
+        container.push("envFrom", reference);
     }
 
     // env: the author's first, then each connection's env, then items; the
@@ -479,10 +469,7 @@ fn wire(
     }
     env_candidates.extend(item_env);
     let existing: Vec<(String, usize)> = container
-        .get("env")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
+        .items("env")
         .enumerate()
         .filter_map(|(i, e)| {
             e.get("name")
@@ -509,16 +496,13 @@ fn wire(
             );
         } else {
             added.push((name, origin));
-            push(container, "env", entry);
+            container.push("env", entry);
         }
     }
 
     // Mounts: a path used twice is an error naming both sources.
     let user_mounts: Vec<(String, usize)> = container
-        .get("volumeMounts")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
+        .items("volumeMounts")
         .enumerate()
         .filter_map(|(i, m)| {
             m.get("mountPath")
@@ -547,7 +531,7 @@ fn wire(
             );
         } else {
             placed.push((mount_path, origin));
-            push(container, "volumeMounts", mount);
+            container.push("volumeMounts", mount);
         }
     }
 }

@@ -20,6 +20,17 @@ impl Diag {
         self.findings.push(Finding::info(message).at(path));
     }
 
+    /// Checks a mapping's keys against `known` (see [`crate::results::check_fields`]).
+    pub fn check_fields(
+        &mut self,
+        node: &crate::yaml::Node,
+        known: &[&str],
+        what: &str,
+        path: &str,
+    ) -> bool {
+        crate::results::check_fields(node, known, what, path, &mut self.findings)
+    }
+
     pub fn has_errors(&self) -> bool {
         crate::results::has_errors(&self.findings)
     }

@@ -100,17 +100,7 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
         .cloned()
         .unwrap_or_else(Node::map);
     let at = child(h.path, "git");
-    if let Some(entries) = spec.as_map() {
-        for (k, _) in entries {
-            let key = k.scalar_text().unwrap_or_default();
-            if !matches!(key, "url" | "revision" | "flags") {
-                diag.error(
-                    &child(&at, key),
-                    format!("unknown field \"{key}\" in git (url, revision, flags)"),
-                );
-            }
-        }
-    }
+    diag.check_fields(&spec, &["url", "revision", "flags"], "git", &at);
     let from_connection = h.connection.filter(|c| c.kind == "git").map(|c| &c.raw);
     let field = |key: &str| -> Option<String> {
         spec.get(key)
@@ -147,9 +137,19 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
     // A checkout folder name, never empty, never a path step of its own.
     let repo: String = repo
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    let repo = if repo.trim_matches('-').is_empty() { "repo".to_string() } else { repo };
+    let repo = if repo.trim_matches('-').is_empty() {
+        "repo".to_string()
+    } else {
+        repo
+    };
     let dest = format!(
         "{}/{repo}",
         dir.unwrap_or(DEFAULT_DIR).trim_end_matches('/')
@@ -224,14 +224,8 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
 pub fn file(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added> {
     let at = child(h.path, "file");
     let spec = h.entry.get("file")?;
-    for (k, _) in spec.as_map().into_iter().flatten() {
-        let key = k.scalar_text().unwrap_or_default();
-        if !matches!(key, "content" | "filename" | "chmod" | "kind") {
-            diag.error(
-                &child(&at, key),
-                format!("unknown field \"{key}\" in file (content, filename, chmod, kind)"),
-            );
-        }
+    if !diag.check_fields(spec, &["content", "filename", "chmod", "kind"], "file", &at) {
+        return None;
     }
     let Some(content) = spec.get("content").and_then(Node::as_str) else {
         diag.error(&at, "file needs content (a string)");
@@ -344,17 +338,8 @@ pub fn dockerfile(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option
         "workdirPath",
         "shell",
     ];
-    for (k, _) in spec.as_map().into_iter().flatten() {
-        let key = k.scalar_text().unwrap_or_default();
-        if !FIELDS.contains(&key) {
-            let hint = crate::results::did_you_mean(key, FIELDS.iter().copied())
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            diag.error(
-                &child(&at, key),
-                format!("unknown field \"{key}\" in dockerfile{hint}"),
-            );
-        }
+    if !diag.check_fields(spec, FIELDS, "dockerfile", &at) {
+        return None;
     }
     let text = |key: &str| {
         spec.get(key)
@@ -390,10 +375,7 @@ pub fn dockerfile(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option
         _ => Vec::new(),
     };
     let copies = |key: &str, diag: &mut Diag| -> Vec<(String, String)> {
-        spec.get(key)
-            .and_then(Node::as_seq)
-            .into_iter()
-            .flatten()
+        spec.items(key)
             .filter_map(|c| match &c.value {
                 Value::Scalar(s) => Some((s.text.clone(), workdir.clone())),
                 Value::Seq(pair, _) if pair.len() == 2 => Some((

@@ -147,7 +147,7 @@ fn pod_template(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node
         let mut mount = Node::map();
         mount.set("name", Node::string("shm"));
         mount.set("mountPath", Node::string("/dev/shm"));
-        push_to(&mut main, "volumeMounts", mount);
+        main.push("volumeMounts", mount);
         let mut volume = Node::map();
         volume.set("name", Node::string("shm"));
         let mut empty_dir = Node::map();
@@ -166,16 +166,6 @@ fn pod_template(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node
     template.set("metadata", metadata);
     template.set("spec", pod);
     template
-}
-
-fn push_to(container: &mut Node, key: &str, item: Node) {
-    match container.get_mut(key) {
-        Some(Node {
-            value: Value::Seq(items, _),
-            ..
-        }) => items.push(item),
-        _ => container.set(key, Node::seq(vec![item])),
-    }
 }
 
 /// Checks what we wrote against k8s-openapi's `Job` (which ignores fields it

@@ -501,14 +501,9 @@ pub fn snake_to_camel(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Limits, parse_stream};
 
     fn node(text: &str) -> Node {
-        parse_stream(text, &Limits::default())
-            .expect("parses")
-            .remove(0)
-            .root
-            .expect("root")
+        crate::yaml::parse_one(text)
     }
 
     #[test]

@@ -147,21 +147,8 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
     };
     for (i, item) in items.iter().enumerate() {
         let at = index(path, i);
-        let Some(entries) = item.as_map() else {
-            diag.error(&at, "expected a mapping {name, type, ...}");
+        if !diag.check_fields(item, IO_FIELDS, "an input/output {name, type, ...}", &at) {
             continue;
-        };
-        for (k, _) in entries {
-            let key = k.scalar_text().unwrap_or_default();
-            if !IO_FIELDS.contains(&key) {
-                let hint = did_you_mean(key, IO_FIELDS.iter().copied())
-                    .map(|s| format!("; did you mean \"{s}\"?"))
-                    .unwrap_or_default();
-                diag.error(
-                    &child(&at, key),
-                    format!("unknown field \"{key}\" in an input/output{hint}"),
-                );
-            }
         }
         let Some(name) = item.get("name").and_then(Node::as_str).map(str::to_string) else {
             diag.error(&at, "an input/output needs a name");
@@ -572,14 +559,9 @@ fn python_json(value: &J) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Limits, parse_stream};
 
     fn node(text: &str) -> Node {
-        parse_stream(text, &Limits::default())
-            .expect("yaml")
-            .remove(0)
-            .root
-            .expect("root")
+        crate::yaml::parse_one(text)
     }
 
     fn globals() -> Globals<'static> {

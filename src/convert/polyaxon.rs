@@ -471,13 +471,7 @@ fn compose_and_read(
         checked_layers.push((with_shortcuts(&op, &op_shortcuts), path.to_string()));
         if let Some(patch) = op.get("runPatch").filter(|n| !n.is_null()) {
             if patch.as_map().is_some() {
-                check_fields(
-                    patch,
-                    RUN_PATCH_FIELDS,
-                    "runPatch",
-                    &child(path, "runPatch"),
-                    diag,
-                );
+                diag.check_fields(patch, JOB_FIELDS, "runPatch", &child(path, "runPatch"));
                 compose::patch_run(&mut run, patch, strategy);
             } else {
                 diag.error(
@@ -649,16 +643,6 @@ fn check_layer(layer: &Node, path: &str, diag: &mut Diag) {
     }
 }
 
-const RUN_PATCH_FIELDS: &[&str] = &[
-    "kind",
-    "environment",
-    "connections",
-    "volumes",
-    "init",
-    "sidecars",
-    "container",
-];
-
 /// The names in a file's `presets: [...]`, with their paths.
 fn preset_list(file: &Node, path: &str, diag: &mut Diag) -> Vec<(String, String)> {
     let Some(list) = file.get("presets").filter(|n| !n.is_null()) else {
@@ -732,7 +716,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
         "dependsOnPast",
         "frequency",
     ];
-    if !check_fields(s, FIELDS, "schedule", path, diag) {
+    if !diag.check_fields(s, FIELDS, "schedule", path) {
         return None;
     }
     match s.get("kind").and_then(Node::scalar_text) {
@@ -851,26 +835,6 @@ fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag
     }
 }
 
-fn check_fields(node: &Node, known: &[&str], what: &str, path: &str, diag: &mut Diag) -> bool {
-    let Some(entries) = node.as_map() else {
-        diag.error(path, format!("expected a mapping ({what})"));
-        return false;
-    };
-    for (key, _) in entries {
-        let key = key.scalar_text().unwrap_or_default();
-        if !known.contains(&key) {
-            let hint = did_you_mean(key, known.iter().copied())
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            diag.error(
-                &child(path, key),
-                format!("unknown field \"{key}\" in {what}{hint}"),
-            );
-        }
-    }
-    true
-}
-
 /// Reads a `run`. A `partial` one (a layer: runPatch, shortcuts, a preset)
 /// may lack `kind` and `container`.
 fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag, partial: bool) {
@@ -897,7 +861,7 @@ fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag, partial:
         }
         return;
     }
-    if !check_fields(run, JOB_FIELDS, "run (job)", path, diag) {
+    if !diag.check_fields(run, JOB_FIELDS, "run (job)", path) {
         return;
     }
     if let Some(env) = run.get("environment").filter(|n| !n.is_null()) {
@@ -1001,7 +965,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
     };
     for (i, item) in items.iter().enumerate() {
         let at = index(path, i);
-        if !check_fields(item, INIT_FIELDS, "an init entry", &at, diag) {
+        if !diag.check_fields(item, INIT_FIELDS, "an init entry", &at) {
             continue;
         }
         let handlers: Vec<&str> = INIT_FIELDS
@@ -1025,9 +989,14 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         };
         let dir = match item.get("path").filter(|n| !n.is_null()) {
             Some(p) => match p.as_str() {
-                Some(dir) if dir.starts_with('/') && !dir.split('/').any(|p| p == "..") => Some(dir.to_string()),
+                Some(dir) if dir.starts_with('/') && !dir.split('/').any(|p| p == "..") => {
+                    Some(dir.to_string())
+                }
                 _ => {
-                    diag.error(&child(&at, "path"), "init.path must be an absolute path without '..'");
+                    diag.error(
+                        &child(&at, "path"),
+                        "init.path must be an absolute path without '..'",
+                    );
                     continue;
                 }
             },
@@ -1174,7 +1143,7 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
 }
 
 fn read_environment(env: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
-    if !check_fields(env, ENVIRONMENT_FIELDS, "environment", path, diag) {
+    if !diag.check_fields(env, ENVIRONMENT_FIELDS, "environment", path) {
         return;
     }
     for field in ENVIRONMENT_FIELDS {
@@ -1267,7 +1236,7 @@ fn read_image_pull_secrets(value: &Node, path: &str, diag: &mut Diag) -> Option<
         let name = match &item.value {
             Value::Scalar(_) => item.as_str(),
             Value::Map(..) => {
-                check_fields(item, &["name"], "an imagePullSecrets entry", &at, diag);
+                diag.check_fields(item, &["name"], "an imagePullSecrets entry", &at);
                 item.get("name").and_then(Node::as_str)
             }
             Value::Seq(..) => None,
@@ -1294,7 +1263,7 @@ fn read_image_pull_secrets(value: &Node, path: &str, diag: &mut Diag) -> Option<
 }
 
 fn read_termination(t: &Node, path: &str, out: &mut Termination, diag: &mut Diag) {
-    if t.is_null() || !check_fields(t, TERMINATION_FIELDS, "termination", path, diag) {
+    if t.is_null() || !diag.check_fields(t, TERMINATION_FIELDS, "termination", path) {
         return;
     }
     let number = |key: &str, diag: &mut Diag| -> Option<i64> {
@@ -1363,7 +1332,7 @@ fn read_termination(t: &Node, path: &str, out: &mut Termination, diag: &mut Diag
 }
 
 fn read_plugins(p: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
-    if p.is_null() || !check_fields(p, PLUGIN_FIELDS, "plugins", path, diag) {
+    if p.is_null() || !diag.check_fields(p, PLUGIN_FIELDS, "plugins", path) {
         return;
     }
     for (key, value) in p.as_map().into_iter().flatten() {

@@ -295,13 +295,7 @@ fn check_container(
 ) {
     let mounts_path = child(path, "volumeMounts");
     let mut mount_paths: Vec<&str> = Vec::new();
-    for (i, mount) in container
-        .get("volumeMounts")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, mount) in container.items("volumeMounts").enumerate() {
         let at = index(&mounts_path, i);
         if let Some(name) = mount.get("name").and_then(Node::as_str)
             && !volume_names.contains(&name)
@@ -360,13 +354,7 @@ fn check_container(
         }
     }
     let env_path = child(path, "env");
-    for (i, env) in container
-        .get("env")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, env) in container.items("env").enumerate() {
         let at = index(&env_path, i);
         match env.get("name").and_then(Node::scalar_text) {
             Some(name) => env_name(name, &child(&at, "name"), diag),
@@ -398,13 +386,7 @@ fn check_container(
         }
     }
     let from_path = child(path, "envFrom");
-    for (i, from) in container
-        .get("envFrom")
-        .and_then(Node::as_seq)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, from) in container.items("envFrom").enumerate() {
         let at = index(&from_path, i);
         let secret = from.get("secretRef").filter(|n| !n.is_null());
         let config_map = from.get("configMapRef").filter(|n| !n.is_null());

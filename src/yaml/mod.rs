@@ -76,3 +76,13 @@ pub fn from_json(value: &serde_json::Value) -> Node {
         )),
     }
 }
+
+/// The first document of `text`, for tests.
+#[cfg(test)]
+pub fn parse_one(text: &str) -> Node {
+    parse_stream(text, &Limits::default())
+        .expect("valid YAML")
+        .into_iter()
+        .find_map(|d| d.root)
+        .expect("a document")
+}

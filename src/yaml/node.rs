@@ -164,6 +164,24 @@ impl Node {
         path.iter().try_fold(self, |node, key| node.get(key))
     }
 
+    /// The items of the list under `key`; none when it is absent or not a list.
+    pub fn items(&self, key: &str) -> std::slice::Iter<'_, Node> {
+        self.get(key)
+            .and_then(Node::as_seq)
+            .map_or([].iter(), |items| items.iter())
+    }
+
+    /// Appends to the list under `key`, creating it (or replacing a non-list).
+    pub fn push(&mut self, key: &str, item: Node) {
+        match self.get_mut(key) {
+            Some(Node {
+                value: Value::Seq(items, _),
+                ..
+            }) => items.push(item),
+            _ => self.set(key, Node::seq(vec![item])),
+        }
+    }
+
     /// Sets `key` in a mapping, replacing an existing value in place or appending.
     /// Does nothing on a non-mapping.
     pub fn set(&mut self, key: &str, value: Node) {
