@@ -312,28 +312,7 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
             Role::PolyaxonfileConfigMap => {
                 let (objects, findings) = convert_config_map(item, config, &lookup);
                 results.extend(findings);
-                let mut source = item.node.clone();
-                if annotation(&source, LOCAL_CONFIG) != Some("true") {
-                    set_annotation(&mut source, LOCAL_CONFIG, "true");
-                }
-                out.push(source);
-                let id = source_id(
-                    "ConfigMap",
-                    meta(&item.node, "namespace"),
-                    meta(&item.node, "name").unwrap_or_default(),
-                );
-                let source_path =
-                    annotation(&item.node, PATH).or_else(|| annotation(&item.node, LEGACY_PATH));
-                for mut object in objects {
-                    set_annotation(&mut object, SOURCE, &id);
-                    if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
-                        set_annotation(&mut object, PACKAGE_PATH, package);
-                    }
-                    if let Some(path) = source_path {
-                        generated.push((out.len(), path.to_string(), true));
-                    }
-                    out.push(object);
-                }
+                emit_beside(&mut out, &mut generated, &item.node, "ConfigMap", objects);
             }
             Role::Operation | Role::Raw => {
                 if skipped.contains(&position) {
@@ -371,26 +350,13 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         out.push(extra);
                     }
                 } else {
-                    let mut source = item.node.clone();
-                    if annotation(&source, LOCAL_CONFIG) != Some("true") {
-                        set_annotation(&mut source, LOCAL_CONFIG, "true");
-                    }
-                    out.push(source);
-                    let id = source_id(
+                    emit_beside(
+                        &mut out,
+                        &mut generated,
+                        &item.node,
                         "PolyaxonOperation",
-                        meta(&item.node, "namespace"),
-                        meta(&item.node, "name").unwrap_or_default(),
+                        objects,
                     );
-                    for mut object in objects {
-                        set_annotation(&mut object, SOURCE, &id);
-                        if let Some(package) = annotation(&item.node, PACKAGE_PATH) {
-                            set_annotation(&mut object, PACKAGE_PATH, package);
-                        }
-                        if let Some(path) = &source_path {
-                            generated.push((out.len(), path.clone(), true));
-                        }
-                        out.push(object);
-                    }
                 }
             }
         }
@@ -410,6 +376,39 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     Outcome {
         items: out,
         results,
+    }
+}
+
+/// Generate mode: the source stays, marked local-config, and the objects
+/// made from it follow it, each annotated with its source (and its kpt
+/// package), to be laid out in the derived file.
+fn emit_beside(
+    out: &mut Vec<Node>,
+    generated: &mut Vec<(usize, String, bool)>,
+    source: &Node,
+    kind: &str,
+    objects: Vec<Node>,
+) {
+    let mut kept = source.clone();
+    if annotation(&kept, LOCAL_CONFIG) != Some("true") {
+        set_annotation(&mut kept, LOCAL_CONFIG, "true");
+    }
+    out.push(kept);
+    let id = source_id(
+        kind,
+        meta(source, "namespace"),
+        meta(source, "name").unwrap_or_default(),
+    );
+    let source_path = annotation(source, PATH).or_else(|| annotation(source, LEGACY_PATH));
+    for mut object in objects {
+        set_annotation(&mut object, SOURCE, &id);
+        if let Some(package) = annotation(source, PACKAGE_PATH) {
+            set_annotation(&mut object, PACKAGE_PATH, package);
+        }
+        if let Some(path) = source_path {
+            generated.push((out.len(), path.to_string(), true));
+        }
+        out.push(object);
     }
 }
 
