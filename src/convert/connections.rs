@@ -266,8 +266,16 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
             }
         }
     }
+    // Polyaxon's pod volume order (`get_pod_volumes`): connection volumes
+    // (PVC, hostPath), then Secrets, then ConfigMaps.
+    let mut made = volumes.made;
+    made.sort_by_key(|(source, ..)| match source {
+        Source::Claim | Source::HostPath => 0,
+        Source::Secret => 1,
+        Source::ConfigMap => 2,
+    });
     job.volumes
-        .extend(volumes.made.into_iter().map(|(_, _, _, node)| node));
+        .extend(made.into_iter().map(|(_, _, _, node)| node));
     applied
 }
 
@@ -406,7 +414,13 @@ fn wire(
         }
         mounts.push((mount, format!("connection \"{}\"", c.name)));
     }
-    for (c, r, s) in &unique {
+    // Polyaxon (`_get_main_volume_mounts`, `_get_main_env_vars`): every
+    // Secret's mount or items first, then every ConfigMap's.
+    let secrets_first = unique
+        .iter()
+        .filter(|(_, _, s)| *s == Source::Secret)
+        .chain(unique.iter().filter(|(_, _, s)| *s == Source::ConfigMap));
+    for (c, r, s) in secrets_first {
         let what = if *s == Source::Secret {
             "secret"
         } else {

@@ -99,6 +99,23 @@ pub fn build(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node {
     object
 }
 
+/// `plugins.shm`: /dev/shm in the main container and every sidecar, right
+/// after the author's own mounts, as Polyaxon mounts it (`_get_mounts`, before
+/// init-context and connection mounts). PyTorch data loaders need a /dev/shm
+/// larger than the runtime's 64 MiB; a sidecar shares it for IPC.
+pub fn mount_shm(job: &mut JobSpec) {
+    if !job.shm {
+        return;
+    }
+    let mut mount = Node::map();
+    mount.set("name", Node::string("shm"));
+    mount.set("mountPath", Node::string("/dev/shm"));
+    job.container.push("volumeMounts", mount.clone());
+    for sidecar in &mut job.sidecars {
+        sidecar.push("volumeMounts", mount.clone());
+    }
+}
+
 fn pod_template(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node {
     let mut metadata = Node::map();
     let mut labels = Node::map();
@@ -140,14 +157,10 @@ fn pod_template(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node
             Node::seq(job.init_containers.iter().map(with_defaults).collect()),
         );
     }
-    let mut main = with_defaults(&job.container);
+    let main = with_defaults(&job.container);
     let mut volumes = job.volumes.clone();
     if job.shm {
-        // PyTorch data loaders need a /dev/shm larger than the runtime's 64 MiB.
-        let mut mount = Node::map();
-        mount.set("name", Node::string("shm"));
-        mount.set("mountPath", Node::string("/dev/shm"));
-        main.push("volumeMounts", mount);
+        // Mounted by `mount_shm`.
         let mut volume = Node::map();
         volume.set("name", Node::string("shm"));
         let mut empty_dir = Node::map();

@@ -612,6 +612,7 @@ fn convert_one(
         .and_then(|i| i.get("gitImage"))
         .and_then(Node::as_str)
         .unwrap_or(init::DEFAULT_GIT_IMAGE);
+    job::mount_shm(&mut job);
     polyaxon::apply_handlers(&mut job, &sources, git_image, &mut diag);
     let written = WrittenCounts::of(&job);
     let applied = connections::apply(&mut job, config, &mut diag);

@@ -186,6 +186,8 @@ pub struct JobSpec {
     pub handlers: Vec<InitHandler>,
     /// Whether each init container was made by a handler (git clone).
     pub init_from_handler: Vec<bool>,
+    /// The `init` entry each init container comes from (its index).
+    pub init_index: Vec<usize>,
     /// ConfigMaps to generate (init `file` / `dockerfile`): name and data.
     pub config_maps: Vec<(String, Vec<(String, String)>)>,
     /// `schedule: {kind: cron}`: the Job becomes a CronJob.
@@ -526,6 +528,14 @@ fn compose_and_read(
         if let Some(patch) = preset.get("runPatch").filter(|n| n.as_map().is_some()) {
             compose::patch_run(&mut run, patch, strategy);
         }
+    }
+    // Polyaxon's `apply_shortcuts`: without a run section, a container
+    // shortcut makes a job.
+    if run.get("kind").is_none()
+        && run.get("container").is_some()
+        && component.get("run").is_none_or(Node::is_null)
+    {
+        run.set("kind", Node::string("job"));
     }
     compiled.set("run", run);
     // Each layer is checked where it was written, so findings point at the
@@ -1052,6 +1062,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
                 job.init_paths.push(child(&at, "container"));
                 job.init_connections.push(connection);
                 job.init_from_handler.push(false);
+                job.init_index.push(i);
             }
             None if connection.is_some() => diag.error(
                 &child(&at, "connection"),
@@ -1109,7 +1120,12 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
         };
         let Some(added) = added else { continue };
         if let Some(container) = added.init_container {
-            containers.push((container, handler.path.clone(), handler.connection.clone()));
+            containers.push((
+                container,
+                handler.path.clone(),
+                handler.connection.clone(),
+                handler.index,
+            ));
         }
         job.volumes.extend(added.volumes);
         for m in added.main_mounts {
@@ -1125,21 +1141,53 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
             job.config_maps.push(cm);
         }
     }
-    // Handler containers run before the author's init containers, as in Polyaxon.
-    let count = containers.len();
-    let mut paths = Vec::with_capacity(count);
-    let mut connections = Vec::with_capacity(count);
-    let mut nodes = Vec::with_capacity(count);
-    for (container, path, connection) in containers {
-        nodes.push(container);
-        paths.push(path);
-        connections.push(connection);
+    // Polyaxon's order (`get_init_containers`): the init entries it manages
+    // (handlers, and containers tied to a connection) in file order, then
+    // the author's plain init containers.
+    struct Init {
+        plain: bool,
+        index: usize,
+        node: Node,
+        path: String,
+        connection: Option<(String, String)>,
+        from_handler: bool,
     }
-    job.init_containers.splice(0..0, nodes);
-    job.init_paths.splice(0..0, paths);
-    job.init_connections.splice(0..0, connections);
-    job.init_from_handler
-        .splice(0..0, std::iter::repeat_n(true, count));
+    let mut all: Vec<Init> = containers
+        .into_iter()
+        .map(|(node, path, connection, index)| Init {
+            plain: false,
+            index,
+            node,
+            path,
+            connection,
+            from_handler: true,
+        })
+        .collect();
+    let indexes = std::mem::take(&mut job.init_index);
+    let authored = std::mem::take(&mut job.init_containers)
+        .into_iter()
+        .zip(std::mem::take(&mut job.init_paths))
+        .zip(std::mem::take(&mut job.init_connections))
+        .zip(std::mem::take(&mut job.init_from_handler))
+        .enumerate();
+    for (k, (((node, path), connection), from_handler)) in authored {
+        all.push(Init {
+            plain: connection.is_none() && !from_handler,
+            index: indexes.get(k).copied().unwrap_or(usize::MAX),
+            node,
+            path,
+            connection,
+            from_handler,
+        });
+    }
+    all.sort_by_key(|i| (i.plain, i.index));
+    for i in all {
+        job.init_containers.push(i.node);
+        job.init_paths.push(i.path);
+        job.init_connections.push(i.connection);
+        job.init_from_handler.push(i.from_handler);
+        job.init_index.push(i.index);
+    }
 }
 
 fn read_environment(env: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
