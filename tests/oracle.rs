@@ -97,8 +97,6 @@ oracle_case!(oracle_14_patch_replace: "14_patch_replace", "catalog-full.yaml", h
     [ShmOnlyWhenAsked]);
 oracle_case!(oracle_14_patch_isnull: "14_patch_isnull", "catalog-full.yaml", host_path: false,
     [ShmOnlyWhenAsked]);
-oracle_case!(oracle_e03_missing_image: "errors/e03_missing_image", "catalog-full.yaml", host_path: false,
-    [ShmOnlyWhenAsked]);
 oracle_case!(oracle_e17_duplicate_connection_request: "errors/e17_duplicate_connection_request", "catalog-full.yaml", host_path: false,
     [DuplicateConnectionUsedOnce, ShmOnlyWhenAsked]);
 oracle_case!(oracle_e21_no_kind: "errors/e21_no_kind", "catalog-full.yaml", host_path: false,
@@ -128,7 +126,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     (
         "03_init_sidecar",
         &[
-            "an init entry with only a connection is a store download, which is not supported yet",
             "init handler \"paths\" copies from Polyaxon's artifacts store, which is not supported yet",
         ],
     ),
@@ -175,6 +172,19 @@ fn unsupported_inputs_fail_naming_the_feature() {
         }
     }
     assert!(problems.is_empty(), "{problems}");
+}
+
+/// What Polyaxon accepts but the API server would reject is an error here.
+#[test]
+fn refused_where_polyaxon_is_lax() {
+    let out = run_binary(
+        &read("errors/e03_missing_image.yaml"),
+        "catalog-full.yaml",
+        false,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", common::describe(&out));
+    assert!(stderr.contains("a container needs an image"), "{stderr}");
 }
 
 /// hostPath connections need `policy.allowHostPath: true`: without it, the

@@ -218,7 +218,7 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
             &at,
             &main_connections,
             &requested,
-            &[],
+            &param_env,
             &mut volumes,
             diag,
         );

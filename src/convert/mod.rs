@@ -603,7 +603,8 @@ fn convert_one(
 
     // Wire connections and check the pod even after an error, so one run
     // reports every problem.
-    let Some(mut job) = job else {
+    // A run that was not read as a job (another kind, no run) has no pod to check.
+    let Some(mut job) = job.filter(|j| !j.run_path.is_empty()) else {
         return (None, diag);
     };
     let git_image = config

@@ -1056,7 +1056,12 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         match item.get("container").filter(|n| !n.is_null()) {
             Some(container) => {
                 let mut container = container.clone();
-                k8s::normalize(&mut container, Kind::Container, &child(&at, "container"), diag);
+                k8s::normalize(
+                    &mut container,
+                    Kind::Container,
+                    &child(&at, "container"),
+                    diag,
+                );
                 name_first(&mut container, &format!("init-{i}"));
                 job.init_containers.push(container);
                 job.init_paths.push(child(&at, "container"));
@@ -1064,11 +1069,19 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
                 job.init_from_handler.push(false);
                 job.init_index.push(i);
             }
-            None if connection.is_some() => diag.error(
-                &child(&at, "connection"),
-                "an init entry with only a connection is a store download, which is not supported yet; add git: {} for a repository, or a container",
+            // Only a connection: Polyaxon clones a git connection, downloads a store.
+            None if connection.is_some() => job.handlers.push(InitHandler {
+                kind: "connection",
+                entry: item.clone(),
+                path: at,
+                index: i,
+                dir,
+                connection,
+            }),
+            None => diag.error(
+                &at,
+                "an init entry needs a container or a handler (git, file, dockerfile)",
             ),
-            None => diag.error(&at, "an init entry needs a container or a handler (git, file, dockerfile)"),
         }
     }
 }
@@ -1115,6 +1128,20 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
         let dir = handler.dir.as_deref();
         let added = match handler.kind {
             "git" => init::git(&h, dir, diag),
+            "connection" => match connection {
+                Some(c) if c.kind == "git" => init::git(&h, dir, diag),
+                Some(c) => {
+                    diag.error(
+                        &child(&handler.path, "connection"),
+                        format!(
+                            "an init entry with only a {} connection is a store download, which is not supported yet; mount the data or add a container",
+                            c.kind
+                        ),
+                    );
+                    None
+                }
+                None => None,
+            },
             "file" => init::file(&h, dir, diag),
             _ => init::dockerfile(&h, dir, diag),
         };

@@ -191,6 +191,10 @@ pub fn pod_references(job: &JobSpec, diag: &mut Diag) {
             }
             container_names.push(name);
         }
+        if container.get("image").is_none_or(Node::is_null) {
+            // Polyaxon accepts it; the API server answers "image: Required value".
+            diag.error(path, "a container needs an image");
+        }
         check_container(container, path, &job.volumes, &volume_names, diag);
     }
 }
