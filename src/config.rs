@@ -18,6 +18,7 @@ const FIELDS: &[&str] = &[
     "init",
     "policy",
     "output",
+    "params",
 ];
 const DEFAULT_FIELDS: &[&str] = &[
     "namespace",
@@ -41,6 +42,9 @@ pub struct Config {
     /// False when the catalog itself could not be read.
     pub catalog_unreadable: bool,
     pub presets: Option<Node>,
+    /// Param values for every operation whose component declares the input
+    /// (an operation's own `params` win).
+    pub params: Option<Node>,
     pub defaults: Defaults,
     pub globals: Option<Node>,
     pub init: Option<Node>,
@@ -163,6 +167,13 @@ pub fn load(object: &Node) -> (Config, Vec<Finding>) {
                     config.presets = Some(value);
                 } else {
                     findings.push(Finding::error("presets must map preset names to preset files (mappings)").at(path));
+                }
+            }
+            "params" => {
+                if value.as_map().is_some() {
+                    config.params = Some(value);
+                } else {
+                    findings.push(Finding::error("params must map input names to values").at(path));
                 }
             }
             "globals" => {

@@ -581,6 +581,7 @@ fn convert_one(
         globals: params::Globals {
             name: &name,
             namespace: globals_ns,
+            defaults: &config.params,
             extra: &config.globals,
         },
         components,

@@ -105,6 +105,8 @@ pub struct Resolution {
 pub struct Globals<'a> {
     pub name: &'a str,
     pub namespace: Option<&'a str>,
+    /// `RenderPolyaxon.params`: values for declared inputs the operation does not set.
+    pub defaults: &'a Option<Node>,
     /// `RenderPolyaxon.globals`: `owner`, `project` and any other values.
     pub extra: &'a Option<Node>,
 }
@@ -381,8 +383,12 @@ pub fn resolve(
     for (i, d) in declared.iter().enumerate() {
         let param = given.iter().find(|g| g.0 == d.name);
         let is_output = i >= outputs_start;
+        let configured = globals.defaults.as_ref().and_then(|p| p.get(&d.name));
         let source = match (param, &d.value) {
             (Some(p), _) => Some((&p.1, p.5.clone())),
+            (None, _) if configured.is_some() => {
+                configured.map(|v| (v, format!("RenderPolyaxon params.{}", d.name)))
+            }
             (None, Some(default)) => Some((default, child(&d.path, "value"))),
             (None, None) if d.optional || is_output => None,
             (None, None) => {
@@ -568,6 +574,7 @@ mod tests {
         Globals {
             name: "run",
             namespace: None,
+            defaults: &None,
             extra: &None,
         }
     }
