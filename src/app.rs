@@ -216,7 +216,13 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
         }
     }
     let (items, mut results) = read::read_files(&files, &limits.yaml());
-    let config_node = match &args.config {
+    let config_path = args.config.clone().or_else(|| {
+        ["POLYAXON_KRM_CONFIG", "ARGOCD_ENV_POLYAXON_KRM_CONFIG"]
+            .iter()
+            .find_map(|v| std::env::var_os(v).filter(|p| !p.is_empty()))
+            .map(std::path::PathBuf::from)
+    });
+    let config_node = match &config_path {
         Some(path) => match read::read_config_file(path, &limits.yaml()) {
             Ok(n) => Some(n),
             Err(f) => return fail(io, &[f]),
@@ -225,9 +231,15 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
     };
     let (config, more) = resolve_config(config_node.as_ref(), &items);
     results.extend(more);
+    // The flag says it outright; Argo CD's destination namespace is only a fallback.
+    let argocd_namespace = std::env::var("ARGOCD_APP_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty());
     let config = config.map(|mut c| {
-        if c.defaults.namespace.is_none() {
+        if args.namespace.is_some() {
             c.defaults.namespace.clone_from(&args.namespace);
+        } else if c.defaults.namespace.is_none() {
+            c.defaults.namespace = argocd_namespace;
         }
         c
     });

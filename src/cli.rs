@@ -44,17 +44,15 @@ pub struct RenderArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// A RenderPolyaxon or ConfigMap function config.
-    #[arg(
-        long,
-        short,
-        env = "ARGOCD_ENV_POLYAXON_KRM_CONFIG",
-        value_name = "FILE"
-    )]
+    /// A RenderPolyaxon or ConfigMap function config [env: POLYAXON_KRM_CONFIG, or
+    /// ARGOCD_ENV_POLYAXON_KRM_CONFIG as an Argo CD plugin env]. Without it, a
+    /// RenderPolyaxon among the files serves.
+    #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Namespace for generated objects that have none (Argo CD sets ARGOCD_APP_NAMESPACE).
-    #[arg(long, short, env = "ARGOCD_APP_NAMESPACE", value_name = "NS")]
+    /// Namespace for generated objects whose operation has none. Order: this
+    /// flag, then the config's defaults.namespace, then ARGOCD_APP_NAMESPACE.
+    #[arg(long, short, value_name = "NS")]
     pub namespace: Option<String>,
 
     /// Skip files whose path (relative to a folder argument) or name matches (`*`, `**`, `?`).

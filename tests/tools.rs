@@ -324,12 +324,15 @@ fn kubectl_kustomize(bad_operation: bool) -> std::process::Output {
 /// start ("text file busy") while other test threads fork.
 #[cfg(unix)]
 fn link_executable(target: &Path, link: &Path) {
+    // A link the reader made in the example folder (as its README shows) came along with the copy.
+    let _ = std::fs::remove_file(link);
     std::os::unix::fs::symlink(target, link)
         .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
 }
 
 #[cfg(not(unix))]
 fn link_executable(target: &Path, link: &Path) {
+    let _ = std::fs::remove_file(link);
     std::fs::copy(target, link).unwrap_or_else(|e| panic!("cannot copy {}: {e}", link.display()));
 }
 

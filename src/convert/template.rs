@@ -48,14 +48,15 @@ impl Templates {
                 match self.render_scalar(&scalar.text) {
                     Ok((text, typed)) => {
                         scalar.text = text;
-                        scalar.tag = None;
-                        scalar.style = if typed {
-                            Style::Plain
-                        } else if scalar.style == Style::Plain {
-                            Style::DoubleQuoted
+                        if typed {
+                            scalar.style = Style::Plain;
+                            scalar.tag = Some(crate::yaml::TEMPLATED.to_string());
                         } else {
-                            scalar.style
-                        };
+                            scalar.tag = None;
+                            if scalar.style == Style::Plain {
+                                scalar.style = Style::DoubleQuoted;
+                            }
+                        }
                     }
                     Err(message) => diag.error(path, message),
                 }

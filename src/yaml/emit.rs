@@ -202,6 +202,11 @@ fn write_scalar(out: &mut String, node: &Node, place: Place) {
     let Value::Scalar(scalar) = &node.value else {
         return;
     };
+    if scalar.tag.as_deref() == Some(super::node::TEMPLATED) {
+        // Our own marker: the value is written as the plain number or boolean it is.
+        let plain = Node::plain(scalar.text.clone());
+        return write_scalar(out, &plain, place);
+    }
     if let Some(tag) = &scalar.tag {
         out.push_str(tag);
         out.push(' ');

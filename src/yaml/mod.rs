@@ -8,7 +8,8 @@ mod proptests;
 
 pub use emit::{is_safe_plain, write_document};
 pub use node::{
-    Node, Resolved, Scalar, Style, Value, int_value, may_retype_plain, resolve_plain, yaml11_bool,
+    Node, Resolved, Scalar, Style, TEMPLATED, Value, int_value, may_retype_plain, resolve_plain,
+    yaml11_bool,
 };
 pub use parse::{Document, Limits, YamlError, parse_stream};
 

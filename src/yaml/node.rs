@@ -36,6 +36,11 @@ pub enum Style {
     Folded,
 }
 
+/// Marks a number or boolean that a `{{ }}` template produced from a quoted
+/// string: it reads as that value where Kubernetes wants one, and as the same
+/// text, quietly, where it wants a string. Never written out.
+pub const TEMPLATED: &str = "!polyaxon-krm/templated";
+
 /// What a scalar means under the YAML 1.2 core schema (what kyaml and
 /// serde readers see), keeping number text verbatim so nothing is rounded.
 #[derive(Clone, Debug, PartialEq)]
@@ -237,6 +242,7 @@ impl Scalar {
             Some("!!bool") => return Resolved::Bool(yaml11_bool(text) == Some(true)),
             Some("!!int") => return Resolved::Int(text),
             Some("!!float") => return Resolved::Float(text),
+            Some(TEMPLATED) => return resolve_plain(text),
             Some(_) => return Resolved::Str(text),
             None => {}
         }
