@@ -29,7 +29,7 @@ const DEFAULT_FIELDS: &[&str] = &[
     "labels",
     "annotations",
 ];
-const OUTPUT_FIELDS: &[&str] = &["mode", "path"];
+const OUTPUT_FIELDS: &[&str] = &["mode", "path", "prune"];
 
 pub const DEFAULT_OUTPUT_PATH: &str = "{dir}/{stem}.generated.yaml";
 
@@ -77,6 +77,10 @@ pub enum Mode {
 pub struct Output {
     pub mode: Mode,
     pub path: String,
+    /// Drop generated objects whose source is no longer in the input (a
+    /// deleted or renamed operation). Off by default: with kpt selectors the
+    /// source may simply not have been sent.
+    pub prune: bool,
 }
 
 impl Default for Output {
@@ -84,6 +88,7 @@ impl Default for Output {
         Output {
             mode: Mode::Generate,
             path: DEFAULT_OUTPUT_PATH.to_string(),
+            prune: false,
         }
     }
 }
@@ -297,6 +302,14 @@ fn load_output(node: &Node, path: &str, out: &mut Output, findings: &mut Vec<Fin
             ))
             .at(child(path, "mode")),
         ),
+    }
+    match node.get("prune").map(Node::resolve) {
+        None => {}
+        Some(Some(Resolved::Bool(b))) => out.prune = b,
+        Some(Some(Resolved::Str("true"))) => out.prune = true,
+        Some(Some(Resolved::Str("false"))) => out.prune = false,
+        Some(_) => findings
+            .push(Finding::error("output.prune must be true or false").at(child(path, "prune"))),
     }
     if let Some(template) = node.get("path").and_then(Node::scalar_text) {
         if template.starts_with('/') || template.split('/').any(|p| p == "..") {

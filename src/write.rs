@@ -25,7 +25,12 @@ pub fn resource_list(
     if !results.is_empty() {
         list.set(
             "results",
-            Node::seq(results.iter().map(Finding::to_node).collect()),
+            Node::seq(
+                by_severity(results)
+                    .into_iter()
+                    .map(Finding::to_node)
+                    .collect(),
+            ),
         );
     }
     yaml::to_string(&list)
@@ -50,7 +55,18 @@ pub fn krm_output(
     }
 }
 
-/// Lines for stderr, one per result, in item order.
+/// Errors first, then warnings, then info, each in item order: kpt shows
+/// only the first lines of a function's results.
+pub fn by_severity(results: &[Finding]) -> Vec<&Finding> {
+    let mut sorted: Vec<&Finding> = results.iter().collect();
+    sorted.sort_by_key(|f| f.severity);
+    sorted
+}
+
+/// Lines for stderr, one per result.
 pub fn messages(results: &[Finding]) -> String {
-    results.iter().map(|f| format!("{f}\n")).collect()
+    by_severity(results)
+        .iter()
+        .map(|f| format!("{f}\n"))
+        .collect()
 }

@@ -120,6 +120,8 @@ fn pod_template(job: &JobSpec, target: &Target<'_>, defaults: &Defaults) -> Node
     let mut metadata = Node::map();
     let mut labels = Node::map();
     merge_into(&mut labels, &defaults.labels);
+    // The wrapper's labels (kustomize commonLabels among them) reach the pods too.
+    merge_into(&mut labels, target.labels);
     merge_into(&mut labels, &job.pod_labels);
     standard_labels(&mut labels, target.name);
     metadata.set("labels", labels);

@@ -301,7 +301,25 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     for (position, item) in items.iter().enumerate() {
         match role(item) {
             Role::Generated(source) if sources.contains(&source) => {}
-            Role::Generated(_) | Role::Other => out.push(item.node.clone()),
+            Role::Generated(source) => {
+                // Its operation was deleted or renamed, or (kpt selectors) not sent.
+                let resource = resource_ref(&item.node);
+                if config.output.prune {
+                    results.push(
+                        Finding::info(format!("generated from {source}, which is not in the input: removed (output.prune)"))
+                            .on(resource, file_ref(item)),
+                    );
+                } else {
+                    results.push(
+                        Finding::warning(format!(
+                            "generated from {source}, which is not in the input: kept; delete it if the operation was removed or renamed (or set output.prune: true)"
+                        ))
+                        .on(resource, file_ref(item)),
+                    );
+                    out.push(item.node.clone());
+                }
+            }
+            Role::Other => out.push(item.node.clone()),
             Role::LocalConfig => {
                 let mut node = item.node.clone();
                 if annotation(&node, LOCAL_CONFIG) != Some("true") {
