@@ -111,6 +111,35 @@ pub struct Resource {
     pub is_requested: bool,
 }
 
+/// Why `name` cannot be resolved, the same words wherever it is named.
+pub fn missing_message(
+    name: &str,
+    connections: &[Connection],
+    invalid: &[String],
+    unreadable: bool,
+) -> String {
+    if invalid.iter().any(|n| n == name) {
+        format!(
+            "connection \"{name}\" has an invalid catalog entry (see the function config's results)"
+        )
+    } else if unreadable {
+        format!("connection \"{name}\" cannot be resolved: no valid connections catalog")
+    } else if connections.is_empty() {
+        format!(
+            "connection \"{name}\" cannot be resolved: no catalog provided (give the function config a connections catalog; with render, --config FILE)"
+        )
+    } else {
+        let known: Vec<&str> = connections.iter().map(|c| c.name.as_str()).collect();
+        let hint = did_you_mean(name, known.iter().copied())
+            .map(|s| format!("; did you mean \"{s}\"?"))
+            .unwrap_or_default();
+        format!(
+            "connection \"{name}\" is not in the catalog (known: {}){hint}",
+            known.join(", ")
+        )
+    }
+}
+
 /// Reads the catalog list at `path` (`connections` or `data.connections`).
 /// Entries with errors are left out; the findings say why.
 pub fn load(list: &Node, path: &str) -> (Vec<Connection>, Vec<Finding>) {

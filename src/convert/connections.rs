@@ -119,26 +119,12 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
         if let Some(c) = config.connections.iter().find(|c| c.name == name) {
             return Some(c.clone());
         }
-        let message = if config.invalid_connections.iter().any(|n| n == name) {
-            format!(
-                "connection \"{name}\" has an invalid catalog entry (see the function config's results)"
-            )
-        } else if config.catalog_unreadable {
-            format!("connection \"{name}\" cannot be resolved: no valid connections catalog")
-        } else if config.connections.is_empty() {
-            format!(
-                "connection \"{name}\" cannot be resolved: no catalog provided (RenderPolyaxon connections)"
-            )
-        } else {
-            let known: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
-            let hint = crate::results::did_you_mean(name, known.iter().copied())
-                .map(|s| format!("; did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            format!(
-                "connection \"{name}\" is not in the catalog (known: {}){hint}",
-                known.join(", ")
-            )
-        };
+        let message = crate::catalog::missing_message(
+            name,
+            &config.connections,
+            &config.invalid_connections,
+            config.catalog_unreadable,
+        );
         diag.error(at, message);
         None
     };

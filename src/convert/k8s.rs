@@ -155,6 +155,16 @@ fn normalize_ref(node: &mut Node, schema: &Json, path: &str, field: Option<&str>
     {
         if name.is_some_and(|n| n.ends_with(".Quantity")) {
             normalize_string(node, path, diag, "a quantity");
+            if let Some(text) = node.as_str()
+                && !is_quantity(text)
+            {
+                diag.error(
+                    path,
+                    format!(
+                        "\"{text}\" is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 16Gi, 16G)"
+                    ),
+                );
+            }
         } else {
             normalize_int_or_string(node, path, diag);
         }
@@ -163,7 +173,12 @@ fn normalize_ref(node: &mut Node, schema: &Json, path: &str, field: Option<&str>
     match schema.get("type").and_then(Json::as_str) {
         Some("object") => {
             if let Some(props) = schema.get("properties").and_then(Json::as_object) {
-                normalize_struct(node, short_name(name), props, path, diag);
+                let required: Vec<&str> = schema
+                    .get("required")
+                    .and_then(Json::as_array)
+                    .map(|r| r.iter().filter_map(Json::as_str).collect())
+                    .unwrap_or_default();
+                normalize_struct(node, short_name(name), props, &required, path, diag);
             } else if let Some(values) = schema.get("additionalProperties") {
                 normalize_map(node, values, path, diag);
             }
@@ -177,20 +192,56 @@ fn normalize_ref(node: &mut Node, schema: &Json, path: &str, field: Option<&str>
     }
 }
 
+/// A list field given in a mapping: its name, length, and its items' fields.
+type ListField<'a> = (String, usize, Option<&'a Map<String, Json>>);
+
 fn normalize_struct(
     node: &mut Node,
     type_name: &str,
     props: &Map<String, Json>,
+    required: &[&str],
     path: &str,
     diag: &mut Diag,
 ) {
     let Value::Map(entries, _) = &mut node.value else {
+        // `secretRef: creds` for `secretRef: {name: creds}`.
+        let hint = match (node.scalar_text(), props.contains_key("name")) {
+            (Some(text), true) => format!("; write {{name: {text}}}"),
+            _ => String::new(),
+        };
         diag.error(
             path,
-            format!("expected a mapping ({type_name}), found {}", describe(node)),
+            format!(
+                "expected a mapping ({type_name}), found {}{hint}",
+                describe(node)
+            ),
         );
         return;
     };
+    for field in required {
+        // A misspelling of it is reported on its own, with the fix.
+        let misspelled = entries.iter().any(|(k, _)| {
+            k.scalar_text().is_some_and(|k| {
+                snake_to_camel(k) == *field
+                    || did_you_mean(k, [*field]).is_some()
+                    || name_confusion(k, props).as_deref() == Some(*field)
+            })
+        });
+        if !misspelled {
+            diag.error(path, format!("{type_name} needs \"{field}\""));
+        }
+    }
+    // Lists of objects given here, for the "indent it under …" hint of a
+    // field that belongs to their items (`value:` one level too far left).
+    let lists: Vec<ListField<'_>> = entries
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.scalar_text()?;
+            let items = deref(props.get(key)?).1.get("items")?;
+            let fields = deref(items).1.get("properties").and_then(Json::as_object);
+            Some((key.to_string(), v.as_seq().map_or(0, Vec::len), fields))
+        })
+        .collect();
     // Keys that are empty objects, for the "indent it under …" hint.
     let null_objects: Vec<(String, Option<&Map<String, Json>>)> = entries
         .iter()
@@ -247,6 +298,19 @@ fn normalize_struct(
                 path,
                 format!(
                     "{parent} is empty and \"{key}\" is not a field of {type_name} - indent \"{key}\" under \"{parent}\""
+                ),
+            );
+            continue;
+        }
+        if let Some((list, len, _)) = lists
+            .iter()
+            .find(|(_, len, fields)| *len > 0 && fields.is_some_and(|f| f.contains_key(&key)))
+        {
+            diag.error(
+                &child(path, &key),
+                format!(
+                    "\"{key}\" is not a field of {type_name}; it belongs to the items of \"{list}\" - indent it under {list}[{}]",
+                    len - 1
                 ),
             );
             continue;
@@ -482,6 +546,41 @@ fn name_confusion(key: &str, props: &Map<String, Json>) -> Option<String> {
     None
 }
 
+/// `<signed number><suffix>`: a binary SI (Ki…Ei), decimal SI (n u m k M G T P E) or exponent suffix.
+fn is_quantity(text: &str) -> bool {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let digits_end = body
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+        .map_or(body.len(), |(i, _)| i);
+    let (number, suffix) = body.split_at(digits_end);
+    let number_ok = !number.is_empty()
+        && number.matches('.').count() <= 1
+        && number.chars().any(|c| c.is_ascii_digit());
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+            | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+    ) || suffix.strip_prefix(['e', 'E']).is_some_and(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+    });
+    number_ok && suffix_ok
+}
+
 pub fn snake_to_camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
@@ -545,6 +644,16 @@ mod tests {
         normalize(&mut c, Kind::Container, "c", &mut diag);
         assert!(diag.findings[0].message.contains("did you mean \"image\""));
         assert_eq!(diag.findings[1].severity, crate::results::Severity::Warning);
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["1", "0.5", "500m", "2Gi", "16G", "1e3", "+1", ".5"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["16gb", "", "Gi", "1.2.3", "2 Gi", "1e"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -595,6 +595,8 @@ fn convert_one(
         .or(config.defaults.namespace.as_deref());
     let sources = polyaxon::Sources {
         catalog: &config.connections,
+        invalid_connections: &config.invalid_connections,
+        catalog_unreadable: config.catalog_unreadable,
         presets: config.presets.as_ref(),
         globals: params::Globals {
             name: &name,

@@ -430,15 +430,6 @@ pub fn resolve(
         let connection = param
             .and_then(|p| p.3.clone())
             .or_else(|| d.connection.clone());
-        if let Some(c) = &connection
-            && !catalog.iter().any(|x| &x.name == c)
-        {
-            let at = param.map_or_else(|| d.path.clone(), |p| p.5.clone());
-            diag.error(
-                &at,
-                format!("connection \"{c}\" of \"{}\" is not in the catalog", d.name),
-            );
-        }
         let as_str = match &value {
             J::String(s) => s.clone(),
             J::Null => String::new(),

@@ -215,6 +215,9 @@ pub struct Termination {
 /// What a Polyaxon file may draw on besides itself.
 pub struct Sources<'a> {
     pub catalog: &'a [crate::catalog::Connection],
+    /// Catalog entries left out as invalid, and whether the catalog was unreadable.
+    pub invalid_connections: &'a [String],
+    pub catalog_unreadable: bool,
     /// `RenderPolyaxon.presets`: named preset files.
     pub presets: Option<&'a Node>,
     pub globals: params::Globals<'a>,
@@ -899,13 +902,13 @@ fn read_run(run: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag, partial:
     match run.get("container").filter(|n| !n.is_null()) {
         Some(container) => {
             let mut container = container.clone();
+            name_first(&mut container, "main");
             k8s::normalize(
                 &mut container,
                 Kind::Container,
                 &child(path, "container"),
                 diag,
             );
-            name_first(&mut container, "main");
             job.container = container;
         }
         None if partial => {}
@@ -962,6 +965,10 @@ fn read_list(node: Option<&Node>, path: &str, kind: Kind, diag: &mut Diag) -> Ve
         .enumerate()
         .map(|(i, item)| {
             let mut item = item.clone();
+            // Polyaxon names an unnamed sidecar itself (`sidecar-<hex>`).
+            if matches!(kind, Kind::Container) && item.as_map().is_some() {
+                name_first(&mut item, &format!("sidecar-{i}"));
+            }
             k8s::normalize(&mut item, kind, &index(path, i), diag);
             item
         })
@@ -1056,13 +1063,13 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
         match item.get("container").filter(|n| !n.is_null()) {
             Some(container) => {
                 let mut container = container.clone();
+                name_first(&mut container, &format!("init-{i}"));
                 k8s::normalize(
                     &mut container,
                     Kind::Container,
                     &child(&at, "container"),
                     diag,
                 );
-                name_first(&mut container, &format!("init-{i}"));
                 job.init_containers.push(container);
                 job.init_paths.push(child(&at, "container"));
                 job.init_connections.push(connection);
@@ -1107,12 +1114,13 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
             .as_ref()
             .and_then(|(name, _)| sources.catalog.iter().find(|c| &c.name == name));
         if let (Some((name, at)), None) = (&handler.connection, connection) {
-            let known: Vec<&str> = sources.catalog.iter().map(|c| c.name.as_str()).collect();
             diag.error(
                 at,
-                format!(
-                    "connection \"{name}\" is not in the catalog (known: {})",
-                    known.join(", ")
+                crate::catalog::missing_message(
+                    name,
+                    sources.catalog,
+                    sources.invalid_connections,
+                    sources.catalog_unreadable,
                 ),
             );
             continue;

@@ -175,13 +175,30 @@ impl Templates {
                         .map(|it| it.map(|k| k.to_string()).collect())
                 })
                 .unwrap_or_default();
-            let known = if known.is_empty() {
-                "no catalog provided".to_string()
-            } else {
-                format!("known: {}", known.join(", "))
-            };
+            let named = named_connections(text);
+            if named.iter().any(|n| !known.contains(n)) || named.is_empty() {
+                let known = if known.is_empty() {
+                    "no catalog provided".to_string()
+                } else {
+                    format!("known: {}", known.join(", "))
+                };
+                return format!(
+                    "template error in {text:?}: a connection it names is not in the catalog ({known})"
+                );
+            }
+            let fields: Vec<String> = named
+                .iter()
+                .filter_map(|n| self.context.get_attr("connections").ok()?.get_attr(n).ok())
+                .filter_map(|c| {
+                    c.try_iter()
+                        .ok()
+                        .map(|it| it.map(|k| k.to_string()).collect::<Vec<_>>())
+                })
+                .flatten()
+                .collect();
             return format!(
-                "template error in {text:?}: a connection it names is not in the catalog ({known})"
+                "template error in {text:?}: {detail}; connections['NAME'] is the entry's schema, with: {}",
+                fields.join(", ")
             );
         }
         if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("globals") {
@@ -192,6 +209,18 @@ impl Templates {
         }
         format!("template error in {text:?}: {detail}")
     }
+}
+
+/// The names in `connections['NAME']` / `connections["NAME"]` of a template.
+fn named_connections(text: &str) -> Vec<String> {
+    text.split("connections[")
+        .skip(1)
+        .filter_map(|rest| {
+            let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+            let inner = &rest[1..];
+            inner.find(quote).map(|end| inner[..end].to_string())
+        })
+        .collect()
 }
 
 /// `{{ expr }}` and nothing else.
