@@ -23,7 +23,9 @@ fn merge_into(map: &mut Node, entries: &[(Node, Node)]) {
             let mut value = v.clone();
             // Label and annotation values are strings whatever the author wrote.
             if let Value::Scalar(s) = &mut value.value {
-                s.style = crate::yaml::Style::DoubleQuoted;
+                if s.style == crate::yaml::Style::Plain {
+                    s.style = crate::yaml::Style::Auto;
+                }
                 s.tag = None;
             }
             map.set(key, value);

@@ -371,7 +371,7 @@ fn normalize_array(
         );
         let mut item = node.clone();
         if let Value::Scalar(s) = &mut item.value {
-            s.style = Style::DoubleQuoted;
+            s.style = Style::Auto;
         }
         *node = Node::seq(vec![item]).with_line(node.line);
         return;
@@ -421,8 +421,11 @@ fn normalize_string(node: &mut Node, path: &str, diag: &mut Diag, what: &str) {
     }
     scalar.tag = None;
     scalar.style = match scalar.style {
-        Style::Literal | Style::Folded | Style::SingleQuoted => scalar.style,
-        _ => Style::DoubleQuoted,
+        Style::Literal | Style::Folded | Style::SingleQuoted | Style::DoubleQuoted => scalar.style,
+        // A plain string no reader retypes stays as the author wrote it.
+        Style::Plain if !crate::yaml::may_retype_plain(&scalar.text) => Style::Plain,
+        // A plain number, boolean or null-like text becomes a string quoted as needed.
+        Style::Plain | Style::Auto => Style::Auto,
     };
 }
 

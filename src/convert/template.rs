@@ -54,7 +54,7 @@ impl Templates {
                         } else {
                             scalar.tag = None;
                             if scalar.style == Style::Plain {
-                                scalar.style = Style::DoubleQuoted;
+                                scalar.style = Style::Auto;
                             }
                         }
                     }

@@ -1,4 +1,6 @@
-//! [`Node`] → block-style YAML text. No anchors, no flow style except `[]`/`{}`.
+//! [`Node`] → YAML text: block style, and flow style only where the author
+//! wrote it (`[a, b]`, `{k: v}`, kept so that kpt does not reformat files).
+//! No anchors.
 //!
 //! Every line written means the same to YAML 1.1 readers (PyYAML, hence
 //! Polyaxon; go-yaml v2, hence kubectl) and YAML 1.2 readers (kyaml's yaml.v3,
@@ -6,9 +8,9 @@
 //! - a plain scalar read from input is written as it came (a plain `0755` stays
 //!   plain), unless plain text cannot carry it the same way to every reader
 //!   (line breaks, U+2028, NEL, control characters): then it is double-quoted;
-//! - a double-quoted string (also every string we generate, see
-//!   [`Node::string`]) is written plain only when [`is_safe_plain`] says no reader
-//!   can retype it; a single-quoted one stays single-quoted when it can;
+//! - a double-quoted string stays double-quoted; a single-quoted one stays
+//!   single-quoted when it can; a string we generate ([`Node::string`]) is
+//!   written plain only when [`is_safe_plain`] says no reader can retype it;
 //! - block scalars stay block scalars (`|`, with an indentation indicator when
 //!   the text starts with a space) when every line can be written as is;
 //! - everything else is double-quoted on one line, with escapes both YAML
@@ -26,6 +28,11 @@ const MAX_IMPLICIT_KEY_CHARS: usize = 1000;
 
 /// Writes one node as a document body (no `---`).
 pub fn write_document(out: &mut String, node: &Node) {
+    if is_flow(node) {
+        write_flow(out, node);
+        out.push('\n');
+        return;
+    }
     match &node.value {
         Value::Scalar(_) => {
             write_scalar(out, node, Place::Root);
@@ -154,6 +161,12 @@ fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, aft
         write_empty_collection(out, value);
         return;
     }
+    if is_flow(value) {
+        out.push(' ');
+        write_flow(out, value);
+        out.push('\n');
+        return;
+    }
     match &value.value {
         Value::Scalar(_) => {
             out.push(' ');
@@ -198,6 +211,74 @@ fn write_value_after_indicator(out: &mut String, value: &Node, level: usize, aft
     }
 }
 
+/// A collection the author wrote in flow style (`[a, b]`, `{k: v}`).
+fn is_flow(node: &Node) -> bool {
+    node.flow && !matches!(node.value, Value::Scalar(_)) && !is_empty(node)
+}
+
+/// Writes a collection in flow style, on one line; nested collections too.
+fn write_flow(out: &mut String, node: &Node) {
+    match &node.value {
+        Value::Scalar(_) => write_flow_scalar(out, node),
+        Value::Seq(items, tag) => {
+            if let Some(tag) = tag {
+                out.push_str(tag);
+                out.push(' ');
+            }
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow(out, item);
+            }
+            out.push(']');
+        }
+        Value::Map(entries, tag) => {
+            if let Some(tag) = tag {
+                out.push_str(tag);
+                out.push(' ');
+            }
+            out.push('{');
+            for (i, (key, value)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_flow_scalar(out, key);
+                out.push_str(": ");
+                write_flow(out, value);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A scalar inside a flow collection: plain only without flow indicators.
+fn write_flow_scalar(out: &mut String, node: &Node) {
+    let Value::Scalar(scalar) = &node.value else {
+        return;
+    };
+    let text = scalar.text.as_str();
+    let flow_plain = |t: &str| plain_ok(t) && !t.contains([',', '[', ']', '{', '}']);
+    if scalar.tag.as_deref() == Some(super::node::TEMPLATED) {
+        out.push_str(text);
+        return;
+    }
+    if let Some(tag) = &scalar.tag {
+        out.push_str(tag);
+        out.push(' ');
+    }
+    match scalar.style {
+        Style::Plain if text.is_empty() && scalar.tag.is_none() => out.push_str("null"),
+        Style::Plain if flow_plain(text) => out.push_str(text),
+        Style::SingleQuoted if single_ok(text) => write_single(out, text),
+        Style::Auto if scalar.tag.is_none() && is_safe_plain(text) && flow_plain(text) => {
+            out.push_str(text)
+        }
+        _ => write_double(out, text),
+    }
+}
+
 fn write_scalar(out: &mut String, node: &Node, place: Place) {
     let Value::Scalar(scalar) = &node.value else {
         return;
@@ -221,14 +302,12 @@ fn write_scalar(out: &mut String, node: &Node, place: Place) {
             write_literal(out, text, place);
         }
         Style::SingleQuoted if single_ok(text) => write_single(out, text),
-        // Double-quoted strings, generated strings, and whatever cannot keep
-        // its style: plain when no reader can retype it, else double-quoted.
-        // (Writing it again gives the same text.)
-        Style::Plain
-        | Style::SingleQuoted
-        | Style::DoubleQuoted
-        | Style::Literal
-        | Style::Folded => {
+        // The author's double quotes stay (a file re-written by kpt keeps them).
+        Style::DoubleQuoted => write_double(out, text),
+        // Generated strings, and whatever cannot keep its style: plain when
+        // no reader can retype it, else double-quoted. (Writing it again
+        // gives the same text.)
+        Style::Auto | Style::Plain | Style::SingleQuoted | Style::Literal | Style::Folded => {
             if scalar.tag.is_none() && is_safe_plain(text) {
                 out.push_str(text);
             } else {
@@ -450,13 +529,29 @@ mod tests {
     #[test]
     fn keeps_quoting_of_retypable_strings() {
         let out = round_trip("a: \"yes\"\nb: '0644'\nc: \"plain\"\nd: 0755\ne: \"\"\n");
-        assert_eq!(out, "a: \"yes\"\nb: '0644'\nc: plain\nd: 0755\ne: \"\"\n");
+        assert_eq!(
+            out,
+            "a: \"yes\"\nb: '0644'\nc: \"plain\"\nd: 0755\ne: \"\"\n"
+        );
     }
 
     #[test]
     fn nested_block_layout() {
-        let out = round_trip("a:\n  b: [1, {c: d, e: []}]\n  f: {}\n");
-        assert_eq!(out, "a:\n  b:\n  - 1\n  - c: d\n    e: []\n  f: {}\n");
+        let out =
+            round_trip("a:\n  b:\n  - 1\n  - {c: d, e: []}\n  f: {}\n  g:\n  - c: d\n    e: []\n");
+        assert_eq!(
+            out,
+            "a:\n  b:\n  - 1\n  - {c: d, e: []}\n  f: {}\n  g:\n  - c: d\n    e: []\n"
+        );
+    }
+
+    #[test]
+    fn flow_style_is_kept() {
+        let text = "a: [1, \"x, y\", {k: 'v'}, [b]]\nc: {d: \"yes\", e: plain}\n";
+        assert_eq!(round_trip(text), text);
+        // Flow indicators and block scalars inside flow collections are quoted.
+        let out = round_trip("a: [\"x,y\", \"[z]\"]\nb:\n  - |\n    l\n");
+        assert_eq!(out, "a: [\"x,y\", \"[z]\"]\nb:\n- |\n  l\n");
     }
 
     #[test]
@@ -504,7 +599,7 @@ mod tests {
 
     #[test]
     fn sequences_of_sequences() {
-        let out = round_trip("a: [[1, 2], [3]]\n");
+        let out = round_trip("a:\n- - 1\n  - 2\n- - 3\n");
         assert_eq!(out, "a:\n-\n  - 1\n  - 2\n-\n  - 3\n");
         assert_eq!(round_trip(&out), out);
     }

@@ -8,6 +8,8 @@
 pub struct Node {
     pub value: Value,
     pub line: usize,
+    /// A collection written in flow style (`[a, b]`, `{k: v}`): written back so.
+    pub flow: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,8 @@ pub enum Style {
     DoubleQuoted,
     Literal,
     Folded,
+    /// A string we write: plain when no reader can retype it, else quoted.
+    Auto,
 }
 
 /// Marks a number or boolean that a `{{ }}` template produced from a quoted
@@ -60,13 +64,17 @@ impl Default for Node {
 
 impl Node {
     pub fn new(value: Value) -> Self {
-        Node { value, line: 0 }
+        Node {
+            value,
+            line: 0,
+            flow: false,
+        }
     }
 
     pub fn string(text: impl Into<String>) -> Self {
         Node::new(Value::Scalar(Scalar {
             text: text.into(),
-            style: Style::DoubleQuoted,
+            style: Style::Auto,
             tag: None,
         }))
     }
@@ -94,6 +102,11 @@ impl Node {
 
     pub fn seq(items: Vec<Node>) -> Self {
         Node::new(Value::Seq(items, None))
+    }
+
+    pub fn with_flow(mut self, flow: bool) -> Self {
+        self.flow = flow;
+        self
     }
 
     pub fn with_line(mut self, line: usize) -> Self {

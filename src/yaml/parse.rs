@@ -62,6 +62,7 @@ enum Frame {
         anchor: usize,
         tag: Option<String>,
         line: usize,
+        flow: bool,
     },
     Map {
         entries: Vec<(Node, Node)>,
@@ -69,6 +70,7 @@ enum Frame {
         anchor: usize,
         tag: Option<String>,
         line: usize,
+        flow: bool,
     },
 }
 
@@ -163,18 +165,18 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                 };
                 Some((Node::new(Value::Scalar(scalar)).with_line(line), anchor))
             }
-            Event::SequenceStart(_style, anchor, tag) => {
+            Event::SequenceStart(style, anchor, tag) => {
                 check_depth(&stack, limits, &span)?;
                 stack.push(Frame::Seq {
                     items: Vec::new(),
                     anchor,
                     tag: tag.map(|t| tag_text(&t)),
                     line,
+                    flow: style == StructureStyle::Flow,
                 });
                 None
             }
             Event::MappingStart(style, anchor, tag) => {
-                let _: StructureStyle = style;
                 check_depth(&stack, limits, &span)?;
                 stack.push(Frame::Map {
                     entries: Vec::new(),
@@ -182,6 +184,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     anchor,
                     tag: tag.map(|t| tag_text(&t)),
                     line,
+                    flow: style == StructureStyle::Flow,
                 });
                 None
             }
@@ -191,7 +194,13 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     anchor,
                     tag,
                     line,
-                }) => Some((Node::new(Value::Seq(items, tag)).with_line(line), anchor)),
+                    flow,
+                }) => Some((
+                    Node::new(Value::Seq(items, tag))
+                        .with_line(line)
+                        .with_flow(flow),
+                    anchor,
+                )),
                 _ => return Err(YamlError::at(&span, "unbalanced sequence end")),
             },
             Event::MappingEnd => match stack.pop() {
@@ -200,8 +209,14 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     anchor,
                     tag,
                     line,
+                    flow,
                     ..
-                }) => Some((Node::new(Value::Map(entries, tag)).with_line(line), anchor)),
+                }) => Some((
+                    Node::new(Value::Map(entries, tag))
+                        .with_line(line)
+                        .with_flow(flow),
+                    anchor,
+                )),
                 _ => return Err(YamlError::at(&span, "unbalanced mapping end")),
             },
             _ => None,
