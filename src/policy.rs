@@ -278,6 +278,55 @@ pub struct Violation {
     pub message: String,
 }
 
+/// Secret, ConfigMap and PVC names anywhere inside a volume source.
+fn volume_references(node: &Node, parent: Option<&str>, out: &mut Vec<(RefKind, String)>) {
+    match &node.value {
+        crate::yaml::Value::Map(entries, _) => {
+            let name = node.get("name").and_then(Node::scalar_text);
+            match parent {
+                Some("secret" | "secretRef") => {
+                    if let Some(n) = name {
+                        out.push((RefKind::Secret, n.to_string()));
+                    }
+                }
+                Some(p) if p.ends_with("SecretRef") => {
+                    if let Some(n) = name {
+                        out.push((RefKind::Secret, n.to_string()));
+                    }
+                }
+                Some("configMap" | "configMapRef") => {
+                    if let Some(n) = name {
+                        out.push((RefKind::ConfigMap, n.to_string()));
+                    }
+                }
+                Some("dataSource" | "dataSourceRef")
+                    if node.get("kind").and_then(Node::scalar_text)
+                        == Some("PersistentVolumeClaim") =>
+                {
+                    if let Some(n) = name {
+                        out.push((RefKind::Claim, n.to_string()));
+                    }
+                }
+                _ => {}
+            }
+            for (k, v) in entries {
+                let key = k.scalar_text().unwrap_or_default();
+                match (key, v.scalar_text()) {
+                    ("secretName", Some(n)) => out.push((RefKind::Secret, n.to_string())),
+                    ("claimName", Some(n)) => out.push((RefKind::Claim, n.to_string())),
+                    _ => volume_references(v, Some(key), out),
+                }
+            }
+        }
+        crate::yaml::Value::Seq(items, _) => {
+            for item in items {
+                volume_references(item, parent, out);
+            }
+        }
+        crate::yaml::Value::Scalar(_) => {}
+    }
+}
+
 fn references(pod: &Node) -> Vec<Reference> {
     let mut refs = Vec::new();
     let mut push = |kind, name: Option<&Node>, at: &Location| {
@@ -329,22 +378,14 @@ fn references(pod: &Node) -> Vec<Reference> {
             field: "volumes",
             index: i,
         };
-        push(RefKind::Secret, v.get_path(&["secret", "secretName"]), &at);
-        push(RefKind::ConfigMap, v.get_path(&["configMap", "name"]), &at);
-        push(
-            RefKind::Claim,
-            v.get_path(&["persistentVolumeClaim", "claimName"]),
-            &at,
-        );
         push(RefKind::HostPath, v.get_path(&["hostPath", "path"]), &at);
-        for s in v
-            .get_path(&["projected", "sources"])
-            .and_then(Node::as_seq)
-            .into_iter()
-            .flatten()
-        {
-            push(RefKind::Secret, s.get_path(&["secret", "name"]), &at);
-            push(RefKind::ConfigMap, s.get_path(&["configMap", "name"]), &at);
+        // Every volume source that names a Secret, ConfigMap or PVC, known
+        // today or added later: csi.nodePublishSecretRef, azureFile.secretName,
+        // cephfs.secretRef, ephemeral … dataSource, projected sources, …
+        let mut found = Vec::new();
+        volume_references(v, None, &mut found);
+        for (kind, name) in found {
+            push(kind, Some(&Node::string(name)), &at);
         }
     }
     for (i, s) in pod.items("imagePullSecrets").enumerate() {

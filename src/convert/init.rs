@@ -176,10 +176,10 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
             "key={dir}/id_rsa; [ -f \"$key\" ] || key={dir}/ssh-privatekey; cp \"$key\" /tmp/git-ssh-key; chmod 600 /tmp/git-ssh-key",
             dir = quote(key_dir)
         ));
+        // git runs GIT_SSH_COMMAND through a shell: only fixed paths go in it.
         script.push(format!(
-            "if [ -f {dir}/known_hosts ]; then hosts=\"-o UserKnownHostsFile={kd}/known_hosts\"; else hosts=\"-o StrictHostKeyChecking=accept-new\"; fi",
+            "if [ -f {dir}/known_hosts ]; then cp {dir}/known_hosts /tmp/git-known-hosts; hosts='-o UserKnownHostsFile=/tmp/git-known-hosts'; else hosts='-o StrictHostKeyChecking=accept-new'; fi",
             dir = quote(key_dir),
-            kd = key_dir
         ));
         script.push("export GIT_SSH_COMMAND=\"ssh -i /tmp/git-ssh-key $hosts\"".to_string());
     }

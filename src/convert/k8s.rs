@@ -255,6 +255,9 @@ fn normalize_struct(
             ))
         })
         .collect();
+    // snake_case keys already translated, so two spellings of one field
+    // (`env_from`, `env__from`) cannot both become `envFrom`.
+    let mut translated: Vec<String> = Vec::new();
     let present: Vec<String> = entries
         .iter()
         .filter_map(|(k, _)| k.scalar_text().map(str::to_string))
@@ -269,7 +272,7 @@ fn normalize_struct(
         }
         let camel = snake_to_camel(&key);
         if key.contains('_') && props.contains_key(&camel) {
-            if present.contains(&camel) {
+            if present.contains(&camel) || translated.contains(&camel) {
                 diag.error(
                     &child(path, &key),
                     format!("both \"{key}\" and \"{camel}\" are given; keep only \"{camel}\""),
@@ -285,6 +288,7 @@ fn normalize_struct(
             if let Value::Scalar(s) = &mut key_node.value {
                 s.text.clone_from(&camel);
             }
+            translated.push(camel.clone());
             if let Some(schema) = props.get(&camel) {
                 normalize_ref(value, schema, &child(path, &key), Some(&camel), diag);
             }

@@ -227,6 +227,8 @@ fn source_id(kind: &str, namespace: Option<&str>, name: &str) -> String {
 
 enum Role {
     Operation,
+    /// Our group with a version or kind we do not know: a typo to report.
+    Misspelled(String),
     LocalConfig,
     PolyaxonfileConfigMap,
     Generated(String),
@@ -239,13 +241,27 @@ fn role(item: &Item) -> Role {
         return Role::Raw;
     }
     let node = &item.node;
-    if let Some(source) = annotation(node, SOURCE) {
+    // Only what we write counts as ours: a Job, CronJob or ConfigMap with our
+    // managed-by label. Anyone else's item with the annotation is kept.
+    if let Some(source) = annotation(node, SOURCE)
+        && matches!(
+            type_of(node),
+            (Some("batch/v1"), Some("Job" | "CronJob")) | (Some("v1"), Some("ConfigMap"))
+        )
+        && node
+            .get_path(&["metadata", "labels", job::MANAGED_BY])
+            .and_then(Node::scalar_text)
+            == Some(job::TOOL)
+    {
         return Role::Generated(source.to_string());
     }
     match type_of(node) {
         (Some(config::GROUP_VERSION), Some("PolyaxonOperation")) => Role::Operation,
         (Some(config::GROUP_VERSION), Some("PolyaxonComponent" | "RenderPolyaxon")) => {
             Role::LocalConfig
+        }
+        (Some(api), Some(kind)) if api.starts_with("polyaxon-krm.dev/") => {
+            Role::Misspelled(format!("{api}/{kind}"))
         }
         (Some("v1"), Some("ConfigMap")) if annotation(node, POLYAXONFILE) == Some("true") => {
             Role::PolyaxonfileConfigMap
@@ -320,6 +336,30 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                 }
             }
             Role::Other => out.push(item.node.clone()),
+            Role::Misspelled(what) => {
+                let kinds = ["PolyaxonOperation", "PolyaxonComponent", "RenderPolyaxon"];
+                let kind = what.rsplit('/').next().unwrap_or_default();
+                let hint = crate::results::did_you_mean(kind, kinds)
+                    .map(|k| format!("; did you mean {}/{k}?", config::GROUP_VERSION))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "; known: {} with {}",
+                            kinds.join(", "),
+                            config::GROUP_VERSION
+                        )
+                    });
+                let field = if kinds.contains(&kind) {
+                    "apiVersion"
+                } else {
+                    "kind"
+                };
+                results.push(
+                    Finding::error(format!("{what} is not a kind polyaxon-krm knows{hint}"))
+                        .at(field)
+                        .on(resource_ref(&item.node), file_ref(item)),
+                );
+                out.push(item.node.clone());
+            }
             Role::LocalConfig => {
                 let mut node = item.node.clone();
                 if annotation(&node, LOCAL_CONFIG) != Some("true") {
@@ -556,6 +596,13 @@ fn convert_one(
     } else {
         (node.get("spec"), "spec")
     };
+    // Merge keys are applied before anything reads the file: a `<<` must
+    // not carry a field past the checks that the same field written out meets.
+    let mut expanded = spec.cloned();
+    if let Some(spec) = &mut expanded {
+        spec.expand_merge_keys();
+    }
+    let spec = expanded.as_ref();
     let Some(spec) = spec else {
         diag.error(
             "spec",

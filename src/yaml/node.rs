@@ -231,6 +231,56 @@ impl Node {
         self.get_mut(key)
     }
 
+    /// Applies YAML merge keys (`<<: *base`, `<<: [*a, *b]`) in place, as
+    /// kubectl, kustomize and PyYAML do when they read the document: keys
+    /// already present win, and the `<<` entry goes away. Used on the parts we
+    /// interpret, so a merged field cannot escape our checks.
+    pub fn expand_merge_keys(&mut self) {
+        match &mut self.value {
+            Value::Scalar(_) => {}
+            Value::Seq(items, _) => items.iter_mut().for_each(Node::expand_merge_keys),
+            Value::Map(entries, _) => {
+                for (_, v) in entries.iter_mut() {
+                    v.expand_merge_keys();
+                }
+                let merges: Vec<Node> = entries
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.as_scalar()
+                            .is_some_and(|s| s.text == "<<" && s.style == Style::Plain)
+                    })
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                if merges.is_empty() {
+                    return;
+                }
+                entries.retain(|(k, _)| {
+                    !k.as_scalar()
+                        .is_some_and(|s| s.text == "<<" && s.style == Style::Plain)
+                });
+                let sources: Vec<Node> = merges
+                    .into_iter()
+                    .flat_map(|m| match m.value {
+                        Value::Seq(items, _) => items,
+                        _ => vec![m],
+                    })
+                    .collect();
+                for source in sources {
+                    if let Value::Map(extra, _) = source.value {
+                        for (k, v) in extra {
+                            if !entries
+                                .iter()
+                                .any(|(e, _)| e.scalar_text() == k.scalar_text())
+                            {
+                                entries.push((k, v));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Number of nodes in this tree (used for budgets).
     pub fn count(&self) -> usize {
         match &self.value {
