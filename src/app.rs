@@ -119,7 +119,7 @@ fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
         Err(findings) => return unreadable(io, &findings),
     };
     let (config, mut results) = resolve_config(input.function_config.as_ref(), &input.items);
-    let (items, more) = convert_or_keep(input.items, config.as_ref());
+    let (items, more) = convert_or_keep(input.items, config.as_ref(), has_errors(&results));
     results.extend(more);
     let output = write::krm_output(
         &input.envelope,
@@ -165,7 +165,7 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
     };
     let (config, more) = resolve_config(Some(&config_node), &input.items);
     results.extend(more);
-    let (items, more) = convert_or_keep(input.items, config.as_ref());
+    let (items, more) = convert_or_keep(input.items, config.as_ref(), has_errors(&results));
     results.extend(more);
     // kustomize reads a plain stream back, whatever it sent.
     let output = write::krm_output(&Envelope::Stream, items, None, &results);
@@ -243,15 +243,30 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
         }
         c
     });
-    let (items, more) = convert_or_keep(items, config.as_ref());
+    let (items, more) = convert_or_keep(items, config.as_ref(), has_errors(&results));
     results.extend(more);
     if has_errors(&results) {
         return fail(io, &results);
+    }
+    if files.is_empty() {
+        return fail(
+            io,
+            &[Finding::error(
+                "no *.yaml, *.yml or *.json file found to render",
+            )],
+        );
     }
     let applied: Vec<Node> = items
         .into_iter()
         .filter(|n| convert::annotation(n, LOCAL_CONFIG) != Some("true"))
         .collect();
+    if applied.is_empty() {
+        // An empty stream makes Argo CD prune everything: say so instead.
+        results.push(Finding::error(
+            "nothing to apply: the files hold no Kubernetes objects and no Polyaxon operations (only local-config objects)",
+        ));
+        return fail(io, &results);
+    }
     finish(io, &write::stream(&applied), &results)
 }
 
@@ -352,9 +367,21 @@ fn same_config(a: &Node, b: &Node) -> bool {
     strip(a) == strip(b)
 }
 
-/// Converts with a good config; with a bad one, keeps every item as it was.
-fn convert_or_keep(items: Vec<Item>, config: Option<&Config>) -> (Vec<Node>, Vec<Finding>) {
-    match config {
+/// Converts; when the config itself is wrong (`config_failed`) the items
+/// still get checked, but come back exactly as they were.
+fn convert_or_keep(
+    items: Vec<Item>,
+    config: Option<&Config>,
+    config_failed: bool,
+) -> (Vec<Node>, Vec<Finding>) {
+    let originals: Option<Vec<Node>> = config_failed.then(|| {
+        items
+            .iter()
+            .filter(|i| !i.raw_polyaxon)
+            .map(|i| i.node.clone())
+            .collect()
+    });
+    let (converted, results) = match config {
         Some(config) => {
             let outcome = convert::convert(items, config);
             (outcome.items, outcome.results)
@@ -367,5 +394,6 @@ fn convert_or_keep(items: Vec<Item>, config: Option<&Config>) -> (Vec<Node>, Vec
                 .collect(),
             Vec::new(),
         ),
-    }
+    };
+    (originals.unwrap_or(converted), results)
 }

@@ -77,7 +77,8 @@ pub struct LimitArgs {
     /// Most YAML documents in one input.
     #[arg(long, global = true, default_value_t = 1_000_000, value_name = "N")]
     pub max_documents: usize,
-    /// Most nodes that YAML aliases may add (stops "billion laughs").
+    /// Most nodes that YAML aliases may add, each 64 bytes of text counting as
+    /// a node (stops "billion laughs").
     #[arg(long, global = true, default_value_t = 1_000_000, value_name = "N")]
     pub max_alias_nodes: usize,
 }

@@ -2,21 +2,35 @@
 
 /// `*` (within a path segment), `**` (across segments) and `?`.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p {
-            [] => t.is_empty(),
-            [b'*', b'*', rest @ ..] => {
-                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-                (0..=t.len()).any(|i| go(rest, &t[i..]))
-            }
-            [b'*', rest @ ..] => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != b'/')
-                .any(|i| go(rest, &t[i..])),
-            [b'?', rest @ ..] => t.first().is_some_and(|&c| c != b'/') && go(rest, &t[1..]),
-            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
-        }
+    let p = pattern.as_bytes();
+    let t = text.as_bytes();
+    // memo[i][j]: pattern from i matches text from j (None: not computed).
+    // Each pair is decided once, so the cost is |pattern| × |text| at most.
+    let mut memo: Vec<Vec<Option<bool>>> = vec![vec![None; t.len() + 1]; p.len() + 1];
+    go(p, t, 0, 0, &mut memo)
+}
+
+fn go(p: &[u8], t: &[u8], i: usize, j: usize, memo: &mut Vec<Vec<Option<bool>>>) -> bool {
+    if let Some(known) = memo[i][j] {
+        return known;
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    let result = match &p[i..] {
+        [] => j == t.len(),
+        [b'*', b'*', ..] => {
+            let mut next = i + 2;
+            if p.get(next) == Some(&b'/') {
+                next += 1;
+            }
+            (j..=t.len()).any(|k| go(p, t, next, k, memo))
+        }
+        [b'*', ..] => (j..=t.len())
+            .take_while(|&k| k == j || t[k - 1] != b'/')
+            .any(|k| go(p, t, i + 1, k, memo)),
+        [b'?', ..] => t.get(j).is_some_and(|&c| c != b'/') && go(p, t, i + 1, j + 1, memo),
+        [c, ..] => t.get(j) == Some(c) && go(p, t, i + 1, j + 1, memo),
+    };
+    memo[i][j] = Some(result);
+    result
 }
 
 #[cfg(test)]
@@ -33,5 +47,8 @@ mod tests {
         assert!(matches("team-a-*", "team-a-creds"));
         assert!(!matches("team-a-*", "team-b-creds"));
         assert!(matches("*", ""));
+        // Many stars against a long name: decided in |pattern| × |text| steps.
+        let long = "a".repeat(253);
+        assert!(!matches("*a*a*a*a*a*a*a*a*a*a*b", &long));
     }
 }

@@ -202,10 +202,19 @@ fn walk(
         {
             continue;
         }
-        if path.is_dir() {
-            if !name.starts_with('.') {
-                walk(root, &path, exclude, out)?;
-            }
+        // Hidden files and folders (.git, .github, editor and tool configs)
+        // are not manifests; links could lead outside the folder given.
+        if name.starts_with('.') {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.is_dir() {
+            walk(root, &path, exclude, out)?;
         } else if (name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))
             && !matches!(
                 name,

@@ -420,6 +420,7 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
         }
     }
 
+    results.extend(duplicate_objects(&out));
     if has_errors(&results) {
         return Outcome {
             items: items
@@ -435,6 +436,58 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
         items: out,
         results,
     }
+}
+
+/// Two objects of one kind, namespace and name, at least one of them ours:
+/// the API server would keep only one.
+fn duplicate_objects(out: &[Node]) -> Vec<Finding> {
+    let ours = |n: &Node| {
+        n.get_path(&["metadata", "labels", job::MANAGED_BY])
+            .and_then(Node::scalar_text)
+            == Some(job::TOOL)
+    };
+    let key = |n: &Node| {
+        (
+            n.get("kind")
+                .and_then(Node::scalar_text)
+                .unwrap_or_default()
+                .to_string(),
+            meta(n, "namespace").unwrap_or_default().to_string(),
+            meta(n, "name").unwrap_or_default().to_string(),
+        )
+    };
+    let mut seen: std::collections::HashMap<(String, String, String), &Node> =
+        std::collections::HashMap::new();
+    let mut findings = Vec::new();
+    for node in out {
+        let k = key(node);
+        if let Some(first) = seen.get(&k) {
+            if ours(node) || ours(first) {
+                let shown = if k.1.is_empty() {
+                    k.2.clone()
+                } else {
+                    format!("{}/{}", k.1, k.2)
+                };
+                let from = |n: &Node| {
+                    annotation(n, SOURCE)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| "an input item".into())
+                };
+                findings.push(
+                    Finding::error(format!(
+                        "two {} objects named {shown}: from {} and from {}; rename one operation",
+                        k.0,
+                        from(first),
+                        from(node)
+                    ))
+                    .on(resource_ref(node), None),
+                );
+            }
+        } else {
+            seen.insert(k, node);
+        }
+    }
+    findings
 }
 
 /// Generate mode: the source stays, marked local-config, and the objects
@@ -513,6 +566,12 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String, bool)], template
             config::generated_path(template, source_path, &name, &kind, &namespace)
         } else {
             source_path.clone()
+        };
+        // Names fill the template: never let them lead out of the package.
+        let path = if path.split('/').any(|p| p == "..") || path.is_empty() {
+            source_path.clone()
+        } else {
+            path
         };
         let slot = next_index.entry((package, path.clone())).or_insert(0);
         let index = slot.to_string();
@@ -630,6 +689,12 @@ fn convert_one(
     };
     if let Err(e) = validate::dns_label(&name) {
         diag.error(name_path, format!("the Job name \"{name}\" {e}"));
+    } // A CronJob's Jobs are named NAME-<11 digits>, within 63 characters.
+    if spec.get("schedule").is_some_and(|n| !n.is_null()) && name.len() > 52 {
+        diag.error(
+            name_path,
+            format!("the CronJob name \"{name}\" is longer than 52 characters"),
+        );
     }
 
     let wrapper_ns = if item.raw_polyaxon {
@@ -668,6 +733,16 @@ fn convert_one(
         .or(spec_ns)
         .or(config.defaults.namespace.as_deref())
         .map(str::to_string);
+    if let Some(ns) = &namespace
+        && let Err(e) = validate::dns_label(ns)
+    {
+        let at = if wrapper_ns.is_some() {
+            "metadata.namespace"
+        } else {
+            spec_path
+        };
+        diag.error(at, format!("namespace \"{ns}\" {e}"));
+    }
 
     // Wire connections and check the pod even after an error, so one run
     // reports every problem.

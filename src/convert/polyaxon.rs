@@ -528,8 +528,15 @@ fn compose_and_read(
             with_shortcuts(&preset, &preset_shortcuts),
             preset_path.clone(),
         ));
-        if let Some(patch) = preset.get("runPatch").filter(|n| n.as_map().is_some()) {
-            compose::patch_run(&mut run, patch, strategy);
+        match preset.get("runPatch").filter(|n| !n.is_null()) {
+            Some(patch) if patch.as_map().is_some() => {
+                compose::patch_run(&mut run, patch, strategy)
+            }
+            Some(_) => diag.error(
+                &child(&preset_path, "runPatch"),
+                "runPatch must be a mapping (a partial run)",
+            ),
+            None => {}
         }
     }
     // Polyaxon's `apply_shortcuts`: without a run section, a container
@@ -1154,7 +1161,26 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
             _ => init::dockerfile(&h, dir, diag),
         };
         let Some(added) = added else { continue };
-        if let Some(container) = added.init_container {
+        if let Some(mut container) = added.init_container {
+            // Two clones of `…/utils` get distinct names.
+            let taken = |n: &str| {
+                containers.iter().any(
+                    |(c, ..): &(Node, String, Option<(String, String)>, usize)| {
+                        c.get("name").and_then(Node::scalar_text) == Some(n)
+                    },
+                ) || job
+                    .init_containers
+                    .iter()
+                    .any(|c| c.get("name").and_then(Node::scalar_text) == Some(n))
+            };
+            if let Some(name) = container
+                .get("name")
+                .and_then(Node::scalar_text)
+                .map(str::to_string)
+                && taken(&name)
+            {
+                container.set("name", Node::string(format!("{name}-{}", handler.index)));
+            }
             containers.push((
                 container,
                 handler.path.clone(),

@@ -8,6 +8,9 @@ use minijinja::{Environment, UndefinedBehavior};
 use super::diag::{Diag, child, index};
 use crate::yaml::{Node, Style, Value};
 
+/// Global functions minijinja provides (`range`, `dict`, `namespace`).
+const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
+
 pub fn has_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
 }
@@ -119,7 +122,10 @@ impl Templates {
             .template_from_str(text)
             .map_err(|e| self.explain(&e, text))?;
         let undeclared = template.undeclared_variables(false);
-        if let Some(name) = undeclared.iter().find(|n| !self.names.contains(n)) {
+        if let Some(name) = undeclared
+            .iter()
+            .find(|n| !self.names.contains(n) && !BUILTINS.contains(&n.as_str()))
+        {
             return Err(self.undefined(name));
         }
         template
@@ -156,7 +162,7 @@ impl Templates {
             && let Some(name) = template
                 .undeclared_variables(false)
                 .iter()
-                .find(|n| !self.names.contains(n))
+                .find(|n| !self.names.contains(n) && !BUILTINS.contains(&n.as_str()))
         {
             return self.undefined(name);
         }

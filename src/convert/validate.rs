@@ -60,8 +60,8 @@ pub fn config_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > 253 {
         return Err("must be 1 to 253 characters".into());
     }
-    if key == "." || key == ".." {
-        return Err("must not be '.' or '..'".into());
+    if key == "." || key == ".." || key.starts_with("..") {
+        return Err("must not be '.' or start with '..'".into());
     }
     if !key
         .bytes()
@@ -160,6 +160,12 @@ pub fn pod_references(job: &JobSpec, diag: &mut Diag) {
         check_volume_source(volume, &at, diag);
     }
     if job.shm {
+        if volume_names.contains(&"shm") {
+            diag.error(
+                &volumes_path,
+                "a volume is named \"shm\", the name plugins.shm uses for /dev/shm; rename it",
+            );
+        }
         volume_names.push("shm");
     }
     let mut containers: Vec<(String, &Node)> = vec![(child(run_path, "container"), &job.container)];

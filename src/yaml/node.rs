@@ -282,6 +282,23 @@ impl Node {
     }
 
     /// Number of nodes in this tree (used for budgets).
+    /// Weight and depth of this tree, for the alias budget: one per node plus
+    /// one per 64 bytes of scalar text (so an alias of a huge scalar counts).
+    pub fn weight_and_depth(&self) -> (usize, usize) {
+        match &self.value {
+            Value::Scalar(s) => (1 + s.text.len() / 64, 0),
+            Value::Seq(items, _) => items.iter().fold((1, 1), |(w, d), i| {
+                let (iw, id) = i.weight_and_depth();
+                (w.saturating_add(iw), d.max(id + 1))
+            }),
+            Value::Map(entries, _) => entries.iter().fold((1, 1), |(w, d), (k, v)| {
+                let (kw, _) = k.weight_and_depth();
+                let (vw, vd) = v.weight_and_depth();
+                (w.saturating_add(kw).saturating_add(vw), d.max(vd + 1))
+            }),
+        }
+    }
+
     pub fn count(&self) -> usize {
         match &self.value {
             Value::Scalar(_) => 1,

@@ -128,12 +128,22 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| YamlError::at(&span, "alias to an unknown anchor"))?;
-                alias_nodes += node.count();
+                let (weight, depth) = node.weight_and_depth();
+                if stack.len() + depth > limits.max_depth {
+                    return Err(YamlError::at(
+                        &span,
+                        format!(
+                            "an alias nests deeper than {} levels (--max-depth)",
+                            limits.max_depth
+                        ),
+                    ));
+                }
+                alias_nodes = alias_nodes.saturating_add(weight);
                 if alias_nodes > limits.max_alias_nodes {
                     return Err(YamlError::at(
                         &span,
                         format!(
-                            "aliases expand to more than {} nodes (an alias bomb?); --max-alias-nodes raises the limit",
+                            "aliases expand to more than {} nodes (each 64 bytes of text counts as one; an alias bomb?); --max-alias-nodes raises the limit",
                             limits.max_alias_nodes
                         ),
                     ));
