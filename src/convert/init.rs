@@ -529,6 +529,48 @@ mod tests {
     }
 
     #[test]
+    fn author_text_in_the_git_script_is_quoted() {
+        let catalog = crate::yaml::parse_one(
+            "- name: key\n  kind: ssh\n  secret: {name: ssh-key, mountPath: '/etc/k\"$(touch /tmp/x)\"'}\n",
+        );
+        let (connections, findings) = crate::catalog::load(&catalog, "connections");
+        assert!(findings.is_empty(), "{findings:?}");
+        let entry = crate::yaml::parse_one(
+            "git: {url: \"git@h:o/r.git\", revision: \"$(id)\", flags: [\"`id`\"]}\n",
+        );
+        let h = Handler {
+            entry: &entry,
+            path: "run.init[0]",
+            index: 0,
+            job_name: "j",
+            connection: connections.first(),
+            git_image: DEFAULT_GIT_IMAGE,
+        };
+        let mut diag = Diag::default();
+        let added = git(&h, Some("/w d"), &mut diag).expect("a clone");
+        let container = added.init_container.expect("container");
+        let script = container
+            .items("args")
+            .next()
+            .and_then(Node::scalar_text)
+            .expect("script")
+            .to_string();
+        assert!(
+            script.contains("'/etc/k\"$(touch /tmp/x)\"'/known_hosts"),
+            "{script}"
+        );
+        assert!(
+            script.contains("checkout '$(id)'") && script.contains(" '`id`' "),
+            "{script}"
+        );
+        assert!(
+            script.contains("export GIT_SSH_COMMAND=\"ssh -i /tmp/git-ssh-key $hosts\""),
+            "{script}"
+        );
+        assert!(!script.contains("UserKnownHostsFile=/etc"), "{script}");
+    }
+
+    #[test]
     fn labels_and_modes() {
         assert_eq!(label("git-My_Repo.v2", 50), "git-my-repo-v2");
         assert_eq!(chmod_mode("+x"), Some(0o755));
