@@ -195,7 +195,7 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|c| (distance(&lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < c.len())
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -223,6 +223,10 @@ mod tests {
         let known = ["environment", "container", "connections"];
         assert_eq!(did_you_mean("enviroment", known), Some("environment"));
         assert_eq!(did_you_mean("zzz", known), None);
+        assert_eq!(
+            did_you_mean("maxRetry", ["maxRetries", "ttl", "timeout"]),
+            Some("maxRetries")
+        );
     }
 
     #[test]

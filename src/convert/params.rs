@@ -410,9 +410,17 @@ pub fn resolve(
                         if let Some(options) = &d.options
                             && !options.iter().any(|o| yaml::to_json(o) == v)
                         {
+                            let allowed: Vec<String> = options
+                                .iter()
+                                .map(|o| yaml::to_json(o).to_string())
+                                .collect();
                             diag.error(
                                 &at,
-                                format!("{v} is not one of the options of \"{}\"", d.name),
+                                format!(
+                                    "{v} is not one of the options of \"{}\" ({})",
+                                    d.name,
+                                    allowed.join(", ")
+                                ),
                             );
                         }
                         v

@@ -8,6 +8,9 @@ use minijinja::{Environment, UndefinedBehavior};
 use super::diag::{Diag, child, index};
 use crate::yaml::{Node, Style, Value};
 
+/// A rendered field is a scalar: the same bound as `--max-scalar-bytes`' default.
+const MAX_RENDERED_BYTES: usize = 16 << 20;
+
 /// Global functions minijinja provides (`range`, `dict`, `namespace`).
 const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
 
@@ -128,10 +131,16 @@ impl Templates {
         {
             return Err(self.undefined(name));
         }
-        template
+        let rendered = template
             .render(&self.context)
-            .map(|s| (s, false))
-            .map_err(|e| self.explain(&e, text))
+            .map_err(|e| self.explain(&e, text))?;
+        if rendered.len() > MAX_RENDERED_BYTES {
+            return Err(format!(
+                "the template renders to {} bytes, more than a field may hold ({MAX_RENDERED_BYTES})",
+                rendered.len()
+            ));
+        }
+        Ok((rendered, false))
     }
 
     fn undefined(&self, name: &str) -> String {
