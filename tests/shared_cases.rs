@@ -50,8 +50,8 @@ const REAL: &[(&str, Expect)] = &[
         Expect::Converts(&[
             "kind: Job",
             "clone -- 'https://github.com/polyaxon/polyaxon-examples' '/plx-context/artifacts/polyaxon-examples'",
-            "workingDir: /plx-context/artifacts/polyaxon-examples/in_cluster/sklearn/iris",
-            "- \"--n_neighbors=3\"",
+            "workingDir: \"/plx-context/artifacts/polyaxon-examples/in_cluster/sklearn/iris\"",
+            "\"--n_neighbors=3\"",
         ]),
     ),
     (
@@ -72,7 +72,7 @@ const REAL: &[(&str, Expect)] = &[
     ),
     (
         "06-qs-simulate.yaml",
-        Expect::Converts(&["kind: Job", "- \"--epochs=20\"", "git-polyaxon-quick-start"]),
+        Expect::Converts(&["kind: Job", "\"--epochs=20\"", "git-polyaxon-quick-start"]),
     ),
     (
         "07-qs-build-and-run-dag.yaml",
