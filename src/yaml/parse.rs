@@ -67,6 +67,8 @@ enum Frame {
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// The keys so far, once the mapping is large (duplicate checks stay linear).
+        seen: Option<std::collections::HashSet<String>>,
         anchor: usize,
         tag: Option<String>,
         line: usize,
@@ -191,6 +193,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                 stack.push(Frame::Map {
                     entries: Vec::new(),
                     pending_key: None,
+                    seen: None,
                     anchor,
                     tag: tag.map(|t| tag_text(&t)),
                     line,
@@ -266,6 +269,7 @@ fn attach(
         Some(Frame::Map {
             entries,
             pending_key,
+            seen,
             ..
         }) => match pending_key.take() {
             None => {
@@ -275,10 +279,22 @@ fn attach(
                         "a mapping key must be a scalar (Kubernetes objects are JSON)",
                     ));
                 };
-                if entries
-                    .iter()
-                    .any(|(k, _)| k.as_scalar().is_some_and(|s| s.text == key.text))
-                {
+                const SMALL: usize = 32;
+                if seen.is_none() && entries.len() >= SMALL {
+                    *seen = Some(
+                        entries
+                            .iter()
+                            .filter_map(|(k, _)| k.scalar_text().map(str::to_string))
+                            .collect(),
+                    );
+                }
+                let duplicate = match seen {
+                    Some(set) => !set.insert(key.text.clone()),
+                    None => entries
+                        .iter()
+                        .any(|(k, _)| k.as_scalar().is_some_and(|s| s.text == key.text)),
+                };
+                if duplicate {
                     return Err(YamlError::at(
                         span,
                         format!("duplicate mapping key {:?}", key.text),
