@@ -1,0 +1,39 @@
+//! KRM function mode: bytes on stdin, no arguments.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "common.rs"]
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    let first = common::run(&["polyaxon-krm"], data);
+    common::check_exit(&first);
+    let Ok(out) = std::str::from_utf8(&first.stdout) else {
+        panic!("stdout is not UTF-8");
+    };
+    match first.code {
+        0 => {
+            assert!(!out.is_empty(), "exit 0 with empty output");
+            // f(f(x)) == f(x), byte for byte.
+            let second = common::run(&["polyaxon-krm"], out.as_bytes());
+            assert_eq!(
+                second.code,
+                0,
+                "the output of a successful run fails when fed back: {}",
+                String::from_utf8_lossy(&second.stderr)
+            );
+            assert!(second.stdout == first.stdout, "f(f(x)) != f(x)");
+        }
+        _ => {
+            // An error run gives back the items unchanged in value, or nothing.
+            if !out.is_empty()
+                && let Ok(text) = std::str::from_utf8(data)
+                && let Some(before) = common::items_json(text)
+            {
+                let after = common::items_json(out).expect("the error output reads back");
+                assert!(before == after, "an error run changed the items");
+            }
+        }
+    }
+});
