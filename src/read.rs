@@ -54,7 +54,9 @@ pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
         && let Some(kind @ ("ResourceList" | "List")) = root.get("kind").and_then(Node::as_str)
         && (root.get("items").is_some() || root.get("functionConfig").is_some())
     {
-        return read_resource_list(root, kind);
+        let kind = kind.to_string();
+        let root = roots.into_iter().next().map(|(_, r)| r).unwrap_or_default();
+        return read_resource_list(root, &kind);
     }
     let mut findings = Vec::new();
     let mut items = Vec::new();
@@ -78,7 +80,8 @@ pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
     }
 }
 
-fn read_resource_list(root: &Node, kind: &str) -> Result<Input, Vec<Finding>> {
+/// Takes the list apart, moving its items out (no copy of the tree).
+fn read_resource_list(mut root: Node, kind: &str) -> Result<Input, Vec<Finding>> {
     let api_version = root
         .get("apiVersion")
         .and_then(Node::as_str)
@@ -86,14 +89,15 @@ fn read_resource_list(root: &Node, kind: &str) -> Result<Input, Vec<Finding>> {
         .to_string();
     let mut findings = Vec::new();
     let mut items = Vec::new();
-    match root.get("items") {
+    match root.remove("items") {
         None => {}
         Some(list) if list.is_null() => {}
-        Some(list) => match list.as_seq() {
-            Some(list) => {
-                for (i, item) in list.iter().enumerate() {
+        Some(list) => match list.value {
+            crate::yaml::Value::Seq(list, _) => {
+                items.reserve(list.len());
+                for (i, item) in list.into_iter().enumerate() {
                     if item.as_map().is_some() {
-                        items.push(Item::new(item.clone()));
+                        items.push(Item::new(item));
                     } else {
                         findings.push(
                             Finding::error("an item is not a Kubernetes object (a mapping)")
@@ -102,10 +106,10 @@ fn read_resource_list(root: &Node, kind: &str) -> Result<Input, Vec<Finding>> {
                     }
                 }
             }
-            None => findings.push(Finding::error("items must be a list").at("items")),
+            _ => findings.push(Finding::error("items must be a list").at("items")),
         },
     }
-    let function_config = root.get("functionConfig").filter(|n| !n.is_null()).cloned();
+    let function_config = root.remove("functionConfig").filter(|n| !n.is_null());
     if let Some(fc) = &function_config
         && fc.as_map().is_none()
     {

@@ -309,14 +309,12 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     // Raw Polyaxon components that an operation references are components,
     // not runs of their own.
     let skipped: HashSet<usize> = catalog.referenced_raw(&items);
-    let mut out: Vec<Node> = Vec::with_capacity(items.len() + sources.len());
-    // (index in `out`, source path, whether the path is derived from it) of
-    // each generated object, for file layout.
-    let mut generated: Vec<(usize, String, bool)> = Vec::new();
-
+    // First decide what becomes of each item, reading only: on any error the
+    // items go back as they came, without a copy of them ever being made.
+    let mut plans: Vec<Plan> = Vec::with_capacity(items.len());
     for (position, item) in items.iter().enumerate() {
-        match role(item) {
-            Role::Generated(source) if sources.contains(&source) => {}
+        let plan = match role(item) {
+            Role::Generated(source) if sources.contains(&source) => Plan::Drop,
             Role::Generated(source) => {
                 // Its operation was deleted or renamed, or (kpt selectors) not sent.
                 let resource = resource_ref(&item.node);
@@ -325,6 +323,7 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         Finding::info(format!("generated from {source}, which is not in the input: removed (output.prune)"))
                             .on(resource, file_ref(item)),
                     );
+                    Plan::Drop
                 } else {
                     results.push(
                         Finding::warning(format!(
@@ -332,50 +331,22 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         ))
                         .on(resource, file_ref(item)),
                     );
-                    out.push(item.node.clone());
+                    Plan::Keep
                 }
             }
-            Role::Other => out.push(item.node.clone()),
+            Role::Other => Plan::Keep,
             Role::Misspelled(what) => {
-                let kinds = ["PolyaxonOperation", "PolyaxonComponent", "RenderPolyaxon"];
-                let kind = what.rsplit('/').next().unwrap_or_default();
-                let hint = crate::results::did_you_mean(kind, kinds)
-                    .map(|k| format!("; did you mean {}/{k}?", config::GROUP_VERSION))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "; known: {} with {}",
-                            kinds.join(", "),
-                            config::GROUP_VERSION
-                        )
-                    });
-                let field = if kinds.contains(&kind) {
-                    "apiVersion"
-                } else {
-                    "kind"
-                };
-                results.push(
-                    Finding::error(format!("{what} is not a kind polyaxon-krm knows{hint}"))
-                        .at(field)
-                        .on(resource_ref(&item.node), file_ref(item)),
-                );
-                out.push(item.node.clone());
+                results.push(misspelled(&what, item));
+                Plan::Keep
             }
-            Role::LocalConfig => {
-                let mut node = item.node.clone();
-                if annotation(&node, LOCAL_CONFIG) != Some("true") {
-                    set_annotation(&mut node, LOCAL_CONFIG, "true");
-                }
-                out.push(node);
-            }
+            Role::LocalConfig => Plan::MarkLocal,
             Role::PolyaxonfileConfigMap => {
                 let (objects, findings) = convert_config_map(item, config, &lookup);
                 results.extend(findings);
-                emit_beside(&mut out, &mut generated, &item.node, "ConfigMap", objects);
+                Plan::Beside("ConfigMap", objects)
             }
+            Role::Operation | Role::Raw if skipped.contains(&position) => Plan::Drop,
             Role::Operation | Role::Raw => {
-                if skipped.contains(&position) {
-                    continue;
-                }
                 let (job, diag) = convert_one(item, config, &lookup);
                 let resource = resource_ref(&item.node).or_else(|| raw_ref(item));
                 let file = file_ref(item);
@@ -384,43 +355,37 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
                         .into_iter()
                         .map(|f| f.on(resource.clone(), file.clone())),
                 );
-                let Some(mut objects) = job else {
-                    if !item.raw_polyaxon {
-                        out.push(item.node.clone());
+                match job {
+                    None if item.raw_polyaxon => Plan::Drop,
+                    None => Plan::Keep,
+                    Some(objects) if item.raw_polyaxon => Plan::Instead(objects),
+                    Some(mut objects) if config.output.mode == Mode::Replace => {
+                        // The workload takes the source's place, file and id.
+                        carry_annotations(&item.node, &mut objects[0], true);
+                        Plan::Replace(objects)
                     }
-                    continue;
-                };
-                let source_path = annotation(&item.node, PATH)
-                    .or_else(|| annotation(&item.node, LEGACY_PATH))
-                    .map(str::to_string);
-                if item.raw_polyaxon {
-                    out.extend(objects);
-                } else if config.output.mode == Mode::Replace {
-                    // The workload takes the source's place, file and id; what
-                    // else it needs joins that file.
-                    carry_annotations(&item.node, &mut objects[0], true);
-                    let mut objects = objects.into_iter();
-                    out.extend(objects.next());
-                    for extra in objects {
-                        if let Some(path) = &source_path {
-                            generated.push((out.len(), path.clone(), false));
-                        }
-                        out.push(extra);
-                    }
-                } else {
-                    emit_beside(
-                        &mut out,
-                        &mut generated,
-                        &item.node,
-                        "PolyaxonOperation",
-                        objects,
-                    );
+                    Some(objects) => Plan::Beside("PolyaxonOperation", objects),
                 }
             }
-        }
+        };
+        plans.push(plan);
     }
-
-    results.extend(duplicate_objects(&out));
+    let view: Vec<&Node> = items
+        .iter()
+        .zip(&plans)
+        .flat_map(|(item, plan)| {
+            let source = matches!(plan, Plan::Keep | Plan::MarkLocal | Plan::Beside(..))
+                .then_some(&item.node);
+            let made: &[Node] = match plan {
+                Plan::Beside(_, objects) | Plan::Replace(objects) | Plan::Instead(objects) => {
+                    objects
+                }
+                _ => &[],
+            };
+            source.into_iter().chain(made)
+        })
+        .collect();
+    results.extend(duplicate_objects(&view));
     if has_errors(&results) {
         return Outcome {
             items: items
@@ -431,6 +396,42 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
             results,
         };
     }
+
+    // Then build the output by moving the items.
+    let mut out: Vec<Node> = Vec::with_capacity(view.len());
+    // (index in `out`, source path, whether the path is derived from it) of
+    // each generated object, for file layout.
+    let mut generated: Vec<(usize, String, bool)> = Vec::new();
+    for (item, plan) in items.into_iter().zip(plans) {
+        match plan {
+            Plan::Drop => {}
+            Plan::Keep => out.push(item.node),
+            Plan::MarkLocal => {
+                let mut node = item.node;
+                if annotation(&node, LOCAL_CONFIG) != Some("true") {
+                    set_annotation(&mut node, LOCAL_CONFIG, "true");
+                }
+                out.push(node);
+            }
+            Plan::Instead(objects) => out.extend(objects),
+            Plan::Replace(objects) => {
+                let source_path = annotation(&item.node, PATH)
+                    .or_else(|| annotation(&item.node, LEGACY_PATH))
+                    .map(str::to_string);
+                let mut objects = objects.into_iter();
+                out.extend(objects.next());
+                for extra in objects {
+                    if let Some(path) = &source_path {
+                        generated.push((out.len(), path.clone(), false));
+                    }
+                    out.push(extra);
+                }
+            }
+            Plan::Beside(kind, objects) => {
+                emit_beside(&mut out, &mut generated, item.node, kind, objects)
+            }
+        }
+    }
     lay_out_files(&mut out, &generated, &config.output.path);
     Outcome {
         items: out,
@@ -438,9 +439,45 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     }
 }
 
+/// What becomes of one input item.
+enum Plan {
+    Drop,
+    Keep,
+    MarkLocal,
+    /// The source stays (local-config) and these follow it.
+    Beside(&'static str, Vec<Node>),
+    /// These take the source's place (`output.mode: replace`).
+    Replace(Vec<Node>),
+    /// A raw Polyaxon file (render): these instead of it.
+    Instead(Vec<Node>),
+}
+
+/// Our group with a version or kind we do not know.
+fn misspelled(what: &str, item: &Item) -> Finding {
+    let kinds = ["PolyaxonOperation", "PolyaxonComponent", "RenderPolyaxon"];
+    let kind = what.rsplit('/').next().unwrap_or_default();
+    let hint = crate::results::did_you_mean(kind, kinds)
+        .map(|k| format!("; did you mean {}/{k}?", config::GROUP_VERSION))
+        .unwrap_or_else(|| {
+            format!(
+                "; known: {} with {}",
+                kinds.join(", "),
+                config::GROUP_VERSION
+            )
+        });
+    let field = if kinds.contains(&kind) {
+        "apiVersion"
+    } else {
+        "kind"
+    };
+    Finding::error(format!("{what} is not a kind polyaxon-krm knows{hint}"))
+        .at(field)
+        .on(resource_ref(&item.node), file_ref(item))
+}
+
 /// Two objects of one kind, namespace and name, at least one of them ours:
 /// the API server would keep only one.
-fn duplicate_objects(out: &[Node]) -> Vec<Finding> {
+fn duplicate_objects(out: &[&Node]) -> Vec<Finding> {
     let ours = |n: &Node| {
         n.get_path(&["metadata", "labels", job::MANAGED_BY])
             .and_then(Node::scalar_text)
@@ -496,28 +533,30 @@ fn duplicate_objects(out: &[Node]) -> Vec<Finding> {
 fn emit_beside(
     out: &mut Vec<Node>,
     generated: &mut Vec<(usize, String, bool)>,
-    source: &Node,
+    mut source: Node,
     kind: &str,
     objects: Vec<Node>,
 ) {
-    let mut kept = source.clone();
-    if annotation(&kept, LOCAL_CONFIG) != Some("true") {
-        set_annotation(&mut kept, LOCAL_CONFIG, "true");
-    }
-    out.push(kept);
     let id = source_id(
         kind,
-        meta(source, "namespace"),
-        meta(source, "name").unwrap_or_default(),
+        meta(&source, "namespace"),
+        meta(&source, "name").unwrap_or_default(),
     );
-    let source_path = annotation(source, PATH).or_else(|| annotation(source, LEGACY_PATH));
+    let source_path = annotation(&source, PATH)
+        .or_else(|| annotation(&source, LEGACY_PATH))
+        .map(str::to_string);
+    let package = annotation(&source, PACKAGE_PATH).map(str::to_string);
+    if annotation(&source, LOCAL_CONFIG) != Some("true") {
+        set_annotation(&mut source, LOCAL_CONFIG, "true");
+    }
+    out.push(source);
     for mut object in objects {
         set_annotation(&mut object, SOURCE, &id);
-        if let Some(package) = annotation(source, PACKAGE_PATH) {
+        if let Some(package) = &package {
             set_annotation(&mut object, PACKAGE_PATH, package);
         }
-        if let Some(path) = source_path {
-            generated.push((out.len(), path.to_string(), true));
+        if let Some(path) = &source_path {
+            generated.push((out.len(), path.clone(), true));
         }
         out.push(object);
     }

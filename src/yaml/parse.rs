@@ -92,10 +92,22 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
     let mut doc_line = 1usize;
 
     while let Some(event) = parser.next_event() {
-        let (event, span) = event.map_err(|e| YamlError {
-            message: e.info(),
-            line: e.marker().line(),
-            column: e.marker().col() + 1,
+        let (event, span) = event.map_err(|e| {
+            let info = e.info();
+            // The parser's own nesting guard trips before ours on some inputs.
+            let message = if info.contains("recursion limit") || info.contains("nesting limit") {
+                format!(
+                    "nesting deeper than {} levels (--max-depth)",
+                    limits.max_depth
+                )
+            } else {
+                info
+            };
+            YamlError {
+                message,
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+            }
         })?;
         let line = span.start.line();
         let finished: Option<(Node, usize)> = match event {
