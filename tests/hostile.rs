@@ -174,7 +174,6 @@ fn alias_bomb_inside_a_resource_list_is_an_error() {
 const DEPTH_MESSAGE: &str = "--max-depth|recursion limit exceeded";
 
 #[test]
-#[ignore = "finding F4 (BENCHMARKS.md): the depth error does not name --max-depth"]
 fn f4_depth_error_names_the_flag() {
     let seq = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
     both_modes(seq.as_bytes(), "--max-depth");
