@@ -98,8 +98,11 @@ pub fn normalize_pod_field(node: &mut Node, field: &str, path: &str, diag: &mut 
 
 /// Normalizes a `map[string]string` (labels, annotations, nodeSelector).
 pub fn normalize_string_map(node: &mut Node, path: &str, diag: &mut Diag) {
-    let schema = serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
-    normalize_ref(node, &schema, path, None, diag);
+    static STRING_MAP: LazyLock<Json> = LazyLock::new(
+        || serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}}),
+    );
+    let schema = &*STRING_MAP;
+    normalize_ref(node, schema, path, None, diag);
 }
 
 /// Is `field` a property of the given type?
@@ -219,6 +222,9 @@ fn normalize_struct(
         return;
     };
     for field in required {
+        if entries.iter().any(|(k, _)| k.scalar_text() == Some(*field)) {
+            continue;
+        }
         // A misspelling of it is reported on its own, with the fix.
         let misspelled = entries.iter().any(|(k, _)| {
             k.scalar_text().is_some_and(|k| {
@@ -359,8 +365,8 @@ fn normalize_array(
     field: Option<&str>,
     diag: &mut Diag,
 ) {
-    let items_schema = schema.get("items").cloned().unwrap_or(Json::Null);
-    let wants_strings = deref(&items_schema).1.get("type").and_then(Json::as_str) == Some("string");
+    let items_schema = schema.get("items").unwrap_or(&Json::Null);
+    let wants_strings = deref(items_schema).1.get("type").and_then(Json::as_str) == Some("string");
     if wants_strings
         && matches!(field, Some("command" | "args"))
         && let Some(text) = node.scalar_text().map(str::to_string)
@@ -389,7 +395,7 @@ fn normalize_array(
             diag.error(&index(path, i), "empty list entry");
             continue;
         }
-        normalize_ref(item, &items_schema, &index(path, i), None, diag);
+        normalize_ref(item, items_schema, &index(path, i), None, diag);
     }
 }
 
