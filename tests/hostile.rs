@@ -469,3 +469,27 @@ fn f1_config_error_gives_items_back_unchanged() {
     );
     assert!(out.stderr.contains("data.defaults"), "{}", out.describe());
 }
+
+/// Findings F5 and F6 (fuzz target krm): a flow-mapping key that spans lines
+/// in the input was written back on one line, longer than the 1024
+/// characters YAML allows an implicit key, so our own output no longer
+/// parsed. The output of a successful run must read back and be a fixed
+/// point.
+#[test]
+fn f5_f6_long_flow_keys_are_written_explicitly() {
+    for name in [
+        "krm-long-flow-key-json.json",
+        "krm-long-flow-key-folded.json",
+    ] {
+        let first = krm(regression(name));
+        assert_eq!(first.code, Some(0), "{name}: {}", first.describe());
+        let second = krm(first.stdout.clone());
+        assert_eq!(
+            second.code,
+            Some(0),
+            "{name}, fed back: {}",
+            second.describe()
+        );
+        assert!(second.stdout == first.stdout, "{name}: f(f(x)) != f(x)");
+    }
+}

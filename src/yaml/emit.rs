@@ -244,7 +244,12 @@ fn write_flow(out: &mut String, node: &Node) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_flow_scalar(out, key);
+                let mut key_text = String::new();
+                write_flow_scalar(&mut key_text, key);
+                if key_text.chars().count() > MAX_IMPLICIT_KEY_CHARS {
+                    out.push_str("? ");
+                }
+                out.push_str(&key_text);
                 out.push_str(": ");
                 write_flow(out, value);
             }
@@ -636,6 +641,30 @@ mod tests {
             Some("2")
         );
         assert!(to_text(&parsed) == out);
+    }
+
+    #[test]
+    fn long_keys_in_flow_mappings_are_explicit() {
+        // A multi-line key is fine as input, but written on one line it outgrows
+        // the 1024-character limit of an implicit key.
+        let long = "k\n".repeat(600);
+        let mut inner = Node::map();
+        inner.set(&long, Node::int(1));
+        inner.set("b", Node::seq(vec![Node::int(2)]));
+        inner.flow = true;
+        let mut root = Node::map();
+        root.set("a", inner);
+        let out = to_text(&root);
+        assert!(out.starts_with("a: {? \""), "{out}");
+        let parsed = parse_one(&out);
+        assert_eq!(
+            parsed
+                .get("a")
+                .and_then(|m| m.get(&long))
+                .and_then(Node::scalar_text),
+            Some("1")
+        );
+        assert_eq!(round_trip(&out), out);
     }
 
     #[test]
