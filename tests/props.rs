@@ -369,7 +369,7 @@ fn object() -> impl Strategy<Value = Vec<(Key, Y)>> {
         })
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Envelope {
     ResourceList,
     List,
@@ -379,23 +379,12 @@ enum Envelope {
 fn stream_text(objects: &[Vec<(Key, Y)>], envelope: Envelope, crlf: bool) -> String {
     let mut out = String::new();
     match envelope {
-        Envelope::ResourceList => {
-            out.push_str("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
-            if objects.is_empty() {
-                out.truncate(out.len() - 1);
-                out.push_str(" []\n");
-            }
-            block_seq(
-                &mut out,
-                &objects
-                    .iter()
-                    .map(|o| Y::Map(o.clone(), false))
-                    .collect::<Vec<_>>(),
-                0,
-            );
-        }
-        Envelope::List => {
-            out.push_str("apiVersion: v1\nkind: List\nitems:\n");
+        Envelope::ResourceList | Envelope::List => {
+            out.push_str(if envelope == Envelope::ResourceList {
+                "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n"
+            } else {
+                "apiVersion: v1\nkind: List\nitems:\n"
+            });
             if objects.is_empty() {
                 out.truncate(out.len() - 1);
                 out.push_str(" []\n");
