@@ -136,6 +136,17 @@ fn in_expected_dir(rel: &Path) -> bool {
     rel.starts_with(".expected")
 }
 
+/// kpt fn render is a fixed point: a second run leaves every file as it was.
+fn assert_second_render_changes_nothing(pkg: &Path, first: &BTreeMap<PathBuf, Vec<u8>>) {
+    let out = kpt(&["fn", "render", "--allow-exec"], pkg);
+    assert!(
+        out.status.success(),
+        "second kpt fn render failed:\n{}",
+        describe(&out)
+    );
+    assert_same_tree("after a second kpt fn render", first, &package_files(pkg));
+}
+
 /// The package files but `.expected/`.
 fn package_files(pkg: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     snapshot(pkg, &in_expected_dir)
@@ -221,13 +232,7 @@ fn kpt_fn_render_writes_the_expected_files_and_a_second_render_changes_nothing()
     }
     assert!(source.contains("name: my-secret1 # every key of my-secret1"));
 
-    let out = kpt(&["fn", "render", "--allow-exec"], &pkg);
-    assert!(
-        out.status.success(),
-        "second kpt fn render failed:\n{}",
-        describe(&out)
-    );
-    assert_same_tree("after a second kpt fn render", &first, &package_files(&pkg));
+    assert_second_render_changes_nothing(&pkg, &first);
 }
 
 #[test]
@@ -290,13 +295,7 @@ fn kpt_render_writes_a_subpackage_job_into_the_subpackage() {
         "the Job of sub/op.yaml is not in sub/op.generated.yaml: {files:?}"
     );
     let first = package_files(&pkg);
-    let out = kpt(&["fn", "render", "--allow-exec"], &pkg);
-    assert!(
-        out.status.success(),
-        "second kpt fn render failed:\n{}",
-        describe(&out)
-    );
-    assert_same_tree("after a second kpt fn render", &first, &package_files(&pkg));
+    assert_second_render_changes_nothing(&pkg, &first);
 }
 
 // ---------------------------------------------------------------- kustomize
