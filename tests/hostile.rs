@@ -168,10 +168,8 @@ fn alias_bomb_inside_a_resource_list_is_an_error() {
     assert_clean_error(&krm(text), "alias");
 }
 
-/// What the depth limit says today: granit's own nesting limit (set to
-/// `--max-depth`) trips before ours, with "recursion limit exceeded" and no
-/// flag named (finding F4; `f4_depth_error_names_the_flag` is the target).
-const DEPTH_MESSAGE: &str = "--max-depth|recursion limit exceeded";
+/// Every depth error names its flag (finding F4, fixed).
+const DEPTH_MESSAGE: &str = "--max-depth";
 
 #[test]
 fn f4_depth_error_names_the_flag() {
@@ -480,6 +478,7 @@ fn f5_f6_long_flow_keys_are_written_explicitly() {
     for name in [
         "krm-long-flow-key-json.json",
         "krm-long-flow-key-folded.json",
+        "krm-long-flow-key-multiline-key.json",
     ] {
         let first = krm(regression(name));
         assert_eq!(first.code, Some(0), "{name}: {}", first.describe());
