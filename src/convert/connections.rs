@@ -468,15 +468,7 @@ fn wire(
         env_candidates.push((entry, format!("the toEnv of \"{name}\"")));
     }
     env_candidates.extend(item_env);
-    let existing: Vec<(String, usize)> = container
-        .items("env")
-        .enumerate()
-        .filter_map(|(i, e)| {
-            e.get("name")
-                .and_then(Node::scalar_text)
-                .map(|n| (n.to_string(), i))
-        })
-        .collect();
+    let existing = keyed_entries(container, "env", "name");
     let mut added: Vec<(String, String)> = Vec::new();
     for (entry, origin) in env_candidates {
         let name = entry
@@ -501,15 +493,7 @@ fn wire(
     }
 
     // Mounts: a path used twice is an error naming both sources.
-    let user_mounts: Vec<(String, usize)> = container
-        .items("volumeMounts")
-        .enumerate()
-        .filter_map(|(i, m)| {
-            m.get("mountPath")
-                .and_then(Node::scalar_text)
-                .map(|p| (p.to_string(), i))
-        })
-        .collect();
+    let user_mounts = keyed_entries(container, "volumeMounts", "mountPath");
     let mut placed: Vec<(String, String)> = Vec::new();
     for (mount, origin) in mounts {
         let mount_path = mount
@@ -534,6 +518,20 @@ fn wire(
             container.push("volumeMounts", mount);
         }
     }
+}
+
+/// The `key` of each entry of the container's `list`, with the entry's index.
+fn keyed_entries(container: &Node, list: &str, key: &str) -> Vec<(String, usize)> {
+    container
+        .items(list)
+        .enumerate()
+        .filter_map(|(i, entry)| {
+            entry
+                .get(key)
+                .and_then(Node::scalar_text)
+                .map(|text| (text.to_string(), i))
+        })
+        .collect()
 }
 
 #[cfg(test)]
