@@ -105,7 +105,8 @@ fn convert_pass_through(bencher: Bencher, items: usize) {
 
 #[divan::bench(args = SIZES, sample_count = 10)]
 fn write(bencher: Bencher, items: usize) {
-    let (list, config, fc) = read_input(items);
+    let text = input(items);
+    let (list, config, fc) = read_text(&text);
     let outcome = convert::convert(list, &config);
     let envelope = Envelope::ResourceList {
         api_version: "config.kubernetes.io/v1".into(),
@@ -113,8 +114,15 @@ fn write(bencher: Bencher, items: usize) {
     };
     bencher
         .counter(divan::counter::ItemsCount::new(items))
-        .with_inputs(|| outcome.items.clone())
-        .bench_values(|nodes| write::krm_output(&envelope, nodes, fc.as_ref(), &outcome.results));
+        .bench(|| {
+            write::krm_output(
+                &envelope,
+                &outcome.items,
+                &text,
+                fc.as_ref(),
+                &outcome.results,
+            )
+        });
 }
 
 fn run_app(args: &[&str], text: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, LimitArgs, RenderArgs};
 use crate::config::{self, Config};
-use crate::convert::{self, Item, LOCAL_CONFIG};
+use crate::convert::{self, Item, LOCAL_CONFIG, OutputItem};
 use crate::read::{self, Envelope, SourceFile};
 use crate::results::{Finding, has_errors};
 use crate::write;
@@ -123,11 +123,20 @@ fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
     results.extend(more);
     let output = write::krm_output(
         &input.envelope,
-        items,
+        &items,
+        text,
         input.function_config.as_ref(),
         &results,
     );
+    drop_in_background(items);
     finish(io, &output, &results)
+}
+
+/// Freeing a tree of millions of nodes takes about a tenth of a run; the
+/// answer does not wait for it.
+fn drop_in_background<T: Send + 'static>(value: T) {
+    // Should the thread not start, the closure and `value` drop right here.
+    let _ = std::thread::Builder::new().spawn(move || drop(value));
 }
 
 fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
@@ -168,7 +177,9 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
     let (items, more) = convert_or_keep(input.items, config.as_ref(), has_errors(&results));
     results.extend(more);
     // kustomize reads a plain stream back, whatever it sent.
-    let output = write::krm_output(&Envelope::Stream, items, None, &results);
+    let text = read::decode(&bytes, limits.max_input_bytes).unwrap_or_default();
+    let output = write::krm_output(&Envelope::Stream, &items, text, None, &results);
+    drop_in_background(items);
     finish(io, &output, &results)
 }
 
@@ -256,9 +267,9 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
             )],
         );
     }
-    let applied: Vec<Node> = items
+    let applied: Vec<OutputItem> = items
         .into_iter()
-        .filter(|n| convert::annotation(n, LOCAL_CONFIG) != Some("true"))
+        .filter(|item| convert::annotation(&item.node, LOCAL_CONFIG) != Some("true"))
         .collect();
     if applied.is_empty() {
         // An empty stream makes Argo CD prune everything: say so instead.
@@ -267,7 +278,8 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
         ));
         return fail(io, &results);
     }
-    finish(io, &write::stream(&applied), &results)
+    // The items were read from several files: none carries verbatim text.
+    finish(io, &write::stream(&applied, ""), &results)
 }
 
 /// Picks the one function config among the functionConfig and the
@@ -373,12 +385,12 @@ fn convert_or_keep(
     items: Vec<Item>,
     config: Option<&Config>,
     config_failed: bool,
-) -> (Vec<Node>, Vec<Finding>) {
-    let originals: Option<Vec<Node>> = config_failed.then(|| {
+) -> (Vec<OutputItem>, Vec<Finding>) {
+    let originals: Option<Vec<OutputItem>> = config_failed.then(|| {
         items
             .iter()
             .filter(|i| !i.raw_polyaxon)
-            .map(|i| i.node.clone())
+            .map(|i| OutputItem::unchanged(i.clone()))
             .collect()
     });
     let (converted, results) = match config {
@@ -390,7 +402,7 @@ fn convert_or_keep(
             items
                 .into_iter()
                 .filter(|i| !i.raw_polyaxon)
-                .map(|i| i.node)
+                .map(OutputItem::unchanged)
                 .collect(),
             Vec::new(),
         ),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::convert::{Item, Origin};
 use crate::results::{FileRef, Finding};
-use crate::yaml::{self, Limits, Node};
+use crate::yaml::{self, Copyable, Limits, Node, Verbatim};
 
 /// How the items arrived, so the output can answer in kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,29 +40,38 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<&str, Finding> {
 pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
     let docs = yaml::parse_stream(text, limits)
         .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
-    let roots: Vec<(usize, Node)> = docs
+    let roots: Vec<(usize, Node, Copyable)> = docs
         .into_iter()
         .enumerate()
-        .filter_map(|(i, d)| d.root.filter(|r| !r.is_null()).map(|r| (i + 1, r)))
+        .filter_map(|(i, d)| {
+            let copyable = d.copyable;
+            d.root
+                .filter(|r| !r.is_null())
+                .map(|r| (i + 1, r, copyable))
+        })
         .collect();
     if roots.is_empty() {
         return Err(vec![Finding::error(
             "no input: expected a ResourceList (or a stream of Kubernetes objects) on stdin",
         )]);
     }
-    if let [(_, root)] = roots.as_slice()
+    if let [(_, root, _)] = roots.as_slice()
         && let Some(kind @ ("ResourceList" | "List")) = root.get("kind").and_then(Node::as_str)
         && (root.get("items").is_some() || root.get("functionConfig").is_some())
     {
         let kind = kind.to_string();
-        let root = roots.into_iter().next().map(|(_, r)| r).unwrap_or_default();
-        return read_resource_list(root, &kind);
+        let (root, verbatim) = roots
+            .into_iter()
+            .next()
+            .map(|(_, r, v)| (r, v))
+            .unwrap_or_default();
+        return read_resource_list(root, &kind, verbatim.entries_of("items").unwrap_or(&[]));
     }
     let mut findings = Vec::new();
     let mut items = Vec::new();
-    for (document, root) in roots {
+    for (document, root, verbatim) in roots {
         if root.as_map().is_some() {
-            items.push(Item::new(root));
+            items.push(Item::new(root).with_verbatim(verbatim.root));
         } else {
             findings.push(Finding::error(format!(
                 "document {document} of the input is not a Kubernetes object (a mapping)"
@@ -81,7 +90,11 @@ pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
 }
 
 /// Takes the list apart, moving its items out (no copy of the tree).
-fn read_resource_list(mut root: Node, kind: &str) -> Result<Input, Vec<Finding>> {
+fn read_resource_list(
+    mut root: Node,
+    kind: &str,
+    verbatim: &[Option<Verbatim>],
+) -> Result<Input, Vec<Finding>> {
     let api_version = root
         .get("apiVersion")
         .and_then(Node::as_str)
@@ -97,7 +110,8 @@ fn read_resource_list(mut root: Node, kind: &str) -> Result<Input, Vec<Finding>>
                 items.reserve(list.len());
                 for (i, item) in list.into_iter().enumerate() {
                     if item.as_map().is_some() {
-                        items.push(Item::new(item));
+                        let text = verbatim.get(i).cloned().flatten();
+                        items.push(Item::new(item).with_verbatim(text));
                     } else {
                         findings.push(
                             Finding::error("an item is not a Kubernetes object (a mapping)")
@@ -303,6 +317,8 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
             items.push(Item {
                 namespace: None,
                 node: root,
+                // Output goes to other files than these ranges index.
+                verbatim: None,
                 origin: Some(origin),
                 raw_polyaxon: raw,
             });

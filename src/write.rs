@@ -2,56 +2,79 @@
 //! completely in memory and written in one go: a half-written list makes kpt
 //! hide the real error.
 
+use crate::convert::OutputItem;
 use crate::read::Envelope;
 use crate::results::Finding;
 use crate::yaml::{self, Node};
 
 /// The functionConfig is echoed back, as kyaml's framework does, so the
-/// output can be fed to the function again (`f(f(x))`).
+/// output can be fed to the function again (`f(f(x))`). Written straight
+/// into one string: items that passed through untouched are copied from
+/// `input`, the text they were read from.
 pub fn resource_list(
     api_version: &str,
     kind: &str,
-    items: Vec<Node>,
+    items: &[OutputItem],
+    input: &str,
     function_config: Option<&Node>,
     results: &[Finding],
 ) -> String {
-    let mut list = Node::map();
-    list.set("apiVersion", Node::string(api_version));
-    list.set("kind", Node::string(kind));
-    list.set("items", Node::seq(items));
+    let mut out = String::with_capacity(output_capacity(items, input));
+    yaml::write_root_entry(&mut out, "apiVersion", &Node::string(api_version));
+    yaml::write_root_entry(&mut out, "kind", &Node::string(kind));
+    if items.is_empty() {
+        out.push_str("items: []\n");
+    } else {
+        out.push_str("items:\n");
+        for item in items {
+            yaml::write_seq_entry(&mut out, &item.node, item.verbatim.as_ref(), input);
+        }
+    }
     if let Some(fc) = function_config {
-        list.set("functionConfig", fc.clone());
+        yaml::write_root_entry(&mut out, "functionConfig", fc);
     }
     if !results.is_empty() {
-        list.set(
-            "results",
-            Node::seq(
-                by_severity(results)
-                    .into_iter()
-                    .map(Finding::to_node)
-                    .collect(),
-            ),
+        let results = Node::seq(
+            by_severity(results)
+                .into_iter()
+                .map(Finding::to_node)
+                .collect(),
         );
+        yaml::write_root_entry(&mut out, "results", &results);
     }
-    yaml::to_string(&list)
+    out
 }
 
-pub fn stream(items: &[Node]) -> String {
-    yaml::write_stream(&items.iter().collect::<Vec<_>>())
+pub fn stream(items: &[OutputItem], input: &str) -> String {
+    let mut out = String::with_capacity(output_capacity(items, input));
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        yaml::write_document_from(&mut out, &item.node, item.verbatim.as_ref(), input);
+    }
+    out
+}
+
+/// The copied text plus room for what is emitted: one allocation for most
+/// outputs.
+fn output_capacity(items: &[OutputItem], input: &str) -> usize {
+    input.len() + input.len() / 2 + 4096 + items.len() * 8
 }
 
 /// What a KRM call answers: the list back in its envelope, with results.
 pub fn krm_output(
     envelope: &Envelope,
-    items: Vec<Node>,
+    items: &[OutputItem],
+    input: &str,
     function_config: Option<&Node>,
     results: &[Finding],
 ) -> String {
     match envelope {
         Envelope::ResourceList { api_version, kind } => {
-            resource_list(api_version, kind, items, function_config, results)
+            resource_list(api_version, kind, items, input, function_config, results)
         }
-        Envelope::Stream => stream(&items),
+        Envelope::Stream => stream(items, input),
     }
 }
 
@@ -69,4 +92,24 @@ pub fn messages(results: &[Finding]) -> String {
         .iter()
         .map(|f| format!("{f}\n"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::read_krm;
+    use crate::yaml::Limits;
+
+    #[test]
+    fn items_copied_from_a_list_are_emitted_into_a_stream() {
+        // The legacy plugin answers a stream even when given a list: an
+        // item's list text (indented under `- `) is no document.
+        let input =
+            "kind: ResourceList\nitems:\n- kind: A\n  metadata:\n    name: a # kept in a list\n";
+        let read = read_krm(input, &Limits::default()).expect("reads");
+        let items: Vec<OutputItem> = read.items.into_iter().map(OutputItem::unchanged).collect();
+        assert_eq!(stream(&items, input), "kind: A\nmetadata:\n  name: a\n");
+        let list = resource_list("v1", "ResourceList", &items, input, None, &[]);
+        assert!(list.ends_with("items:\n- kind: A\n  metadata:\n    name: a # kept in a list\n"));
+    }
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::config::{self, Config, Mode};
 use crate::results::{FileRef, Finding, ResourceRef, has_errors};
-use crate::yaml::{Node, Value};
+use crate::yaml::{Node, Value, Verbatim};
 use diag::Diag;
 
 pub const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
@@ -44,6 +44,10 @@ pub struct Origin {
 #[derive(Clone, Debug)]
 pub struct Item {
     pub node: Node,
+    /// The input text that writes `node` exactly as read (see
+    /// [`crate::yaml::Verbatim`]); carried to the output only by the paths
+    /// that leave the node untouched.
+    pub verbatim: Option<Verbatim>,
     pub origin: Option<Origin>,
     /// A Polyaxon file with no KRM envelope (only `render` reads these).
     pub raw_polyaxon: bool,
@@ -56,15 +60,47 @@ impl Item {
         Item {
             namespace: None,
             node,
+            verbatim: None,
             origin: None,
             raw_polyaxon: false,
+        }
+    }
+
+    pub fn with_verbatim(mut self, verbatim: Option<Verbatim>) -> Self {
+        self.verbatim = verbatim;
+        self
+    }
+}
+
+/// An object of the output, with the input text that writes it when it
+/// passed through untouched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputItem {
+    pub node: Node,
+    pub verbatim: Option<Verbatim>,
+}
+
+impl OutputItem {
+    /// An object we made or changed: written from its tree.
+    pub fn made(node: Node) -> Self {
+        OutputItem {
+            node,
+            verbatim: None,
+        }
+    }
+
+    /// An input item as it came in.
+    pub fn unchanged(item: Item) -> Self {
+        OutputItem {
+            node: item.node,
+            verbatim: item.verbatim,
         }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub items: Vec<Node>,
+    pub items: Vec<OutputItem>,
     pub results: Vec<Finding>,
 }
 
@@ -192,6 +228,7 @@ fn convert_config_map(
         };
         let embedded = Item {
             node: root,
+            verbatim: None,
             origin: Some(Origin {
                 path: key.clone(),
                 document: 1,
@@ -391,44 +428,38 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
             items: items
                 .into_iter()
                 .filter(|i| !i.raw_polyaxon)
-                .map(|i| i.node)
+                .map(OutputItem::unchanged)
                 .collect(),
             results,
         };
     }
 
     // Then build the output by moving the items.
-    let mut out: Vec<Node> = Vec::with_capacity(view.len());
+    let mut out: Vec<OutputItem> = Vec::with_capacity(view.len());
     // (index in `out`, source path, whether the path is derived from it) of
     // each generated object, for file layout.
     let mut generated: Vec<(usize, String, bool)> = Vec::new();
     for (item, plan) in items.into_iter().zip(plans) {
         match plan {
             Plan::Drop => {}
-            Plan::Keep => out.push(item.node),
-            Plan::MarkLocal => {
-                let mut node = item.node;
-                if annotation(&node, LOCAL_CONFIG) != Some("true") {
-                    set_annotation(&mut node, LOCAL_CONFIG, "true");
-                }
-                out.push(node);
-            }
-            Plan::Instead(objects) => out.extend(objects),
+            Plan::Keep => out.push(OutputItem::unchanged(item)),
+            Plan::MarkLocal => out.push(mark_local(item)),
+            Plan::Instead(objects) => out.extend(objects.into_iter().map(OutputItem::made)),
             Plan::Replace(objects) => {
                 let source_path = annotation(&item.node, PATH)
                     .or_else(|| annotation(&item.node, LEGACY_PATH))
                     .map(str::to_string);
                 let mut objects = objects.into_iter();
-                out.extend(objects.next());
+                out.extend(objects.next().map(OutputItem::made));
                 for extra in objects {
                     if let Some(path) = &source_path {
                         generated.push((out.len(), path.clone(), false));
                     }
-                    out.push(extra);
+                    out.push(OutputItem::made(extra));
                 }
             }
             Plan::Beside(kind, objects) => {
-                emit_beside(&mut out, &mut generated, item.node, kind, objects)
+                emit_beside(&mut out, &mut generated, item, kind, objects)
             }
         }
     }
@@ -531,24 +562,22 @@ fn duplicate_objects(out: &[&Node]) -> Vec<Finding> {
 /// made from it follow it, each annotated with its source (and its kpt
 /// package), to be laid out in the derived file.
 fn emit_beside(
-    out: &mut Vec<Node>,
+    out: &mut Vec<OutputItem>,
     generated: &mut Vec<(usize, String, bool)>,
-    mut source: Node,
+    source: Item,
     kind: &str,
     objects: Vec<Node>,
 ) {
+    let source = mark_local(source);
     let id = source_id(
         kind,
-        meta(&source, "namespace"),
-        meta(&source, "name").unwrap_or_default(),
+        meta(&source.node, "namespace"),
+        meta(&source.node, "name").unwrap_or_default(),
     );
-    let source_path = annotation(&source, PATH)
-        .or_else(|| annotation(&source, LEGACY_PATH))
+    let source_path = annotation(&source.node, PATH)
+        .or_else(|| annotation(&source.node, LEGACY_PATH))
         .map(str::to_string);
-    let package = annotation(&source, PACKAGE_PATH).map(str::to_string);
-    if annotation(&source, LOCAL_CONFIG) != Some("true") {
-        set_annotation(&mut source, LOCAL_CONFIG, "true");
-    }
+    let package = annotation(&source.node, PACKAGE_PATH).map(str::to_string);
     out.push(source);
     for mut object in objects {
         set_annotation(&mut object, SOURCE, &id);
@@ -558,13 +587,24 @@ fn emit_beside(
         if let Some(path) = &source_path {
             generated.push((out.len(), path.clone(), true));
         }
-        out.push(object);
+        out.push(OutputItem::made(object));
     }
+}
+
+/// The source marked local-config (kpt and kustomize then leave it out of
+/// what they apply); its text still writes it when the mark was there.
+fn mark_local(item: Item) -> OutputItem {
+    if annotation(&item.node, LOCAL_CONFIG) == Some("true") {
+        return OutputItem::unchanged(item);
+    }
+    let mut node = item.node;
+    set_annotation(&mut node, LOCAL_CONFIG, "true");
+    OutputItem::made(node)
 }
 
 /// Gives each generated object a file (from the output path template) and an
 /// index after whatever else that file already holds.
-fn lay_out_files(out: &mut [Node], generated: &[(usize, String, bool)], template: &str) {
+fn lay_out_files(out: &mut [OutputItem], generated: &[(usize, String, bool)], template: &str) {
     let generated_at: HashSet<usize> = generated.iter().map(|(i, _, _)| *i).collect();
     // Keyed by (package, path): kpt render sends subpackages' items with
     // paths relative to their own package.
@@ -574,7 +614,7 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String, bool)], template
         let package = annotation(node, PACKAGE_PATH).unwrap_or_default();
         Some((package.to_string(), path.to_string()))
     };
-    for (i, node) in out.iter().enumerate() {
+    for (i, OutputItem { node, .. }) in out.iter().enumerate() {
         if generated_at.contains(&i) {
             continue;
         }
@@ -588,7 +628,11 @@ fn lay_out_files(out: &mut [Node], generated: &[(usize, String, bool)], template
         }
     }
     for (at, source_path, derive) in generated {
-        let Some(node) = out.get_mut(*at) else {
+        let Some(OutputItem {
+            node,
+            verbatim: None,
+        }) = out.get_mut(*at)
+        else {
             continue;
         };
         let name = meta(node, "name").unwrap_or_default().to_string();

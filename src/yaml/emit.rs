@@ -58,6 +58,18 @@ pub fn write_document(out: &mut String, node: &Node) {
     }
 }
 
+/// Writes `key: value` at column 0, as one entry of a root mapping.
+pub fn write_root_entry(out: &mut String, key: &str, value: &Node) {
+    write_entry(out, &Node::key(key), value, 0);
+}
+
+/// Writes `- value`, one item of a block sequence at column 0 (the value of
+/// a root key, as `items:` is), the way [`write_document`] would.
+pub fn write_seq_entry(out: &mut String, node: &Node) {
+    out.push('-');
+    write_value_after_indicator(out, node, 0, After::Dash);
+}
+
 /// Where a scalar goes: block scalars and explicit keys depend on it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {

@@ -6,12 +6,12 @@ mod parse;
 #[cfg(test)]
 mod proptests;
 
-pub use emit::{is_safe_plain, write_document};
+pub use emit::{is_safe_plain, write_document, write_root_entry};
 pub use node::{
     Node, Resolved, Scalar, Style, TEMPLATED, Value, int_value, may_retype_plain, resolve_plain,
     yaml11_bool,
 };
-pub use parse::{Document, Limits, YamlError, parse_stream};
+pub use parse::{Copyable, Document, Limits, Verbatim, YamlError, parse_stream};
 
 /// Serializes documents as a `---`-separated stream.
 pub fn write_stream(nodes: &[&Node]) -> String {
@@ -23,6 +23,61 @@ pub fn write_stream(nodes: &[&Node]) -> String {
         write_document(&mut out, node);
     }
     out
+}
+
+/// Writes one item of a root key's block sequence (`items:`): the text it
+/// was read from when it has some that fits there, else the node emitted.
+pub fn write_seq_entry(out: &mut String, node: &Node, verbatim: Option<&Verbatim>, input: &str) {
+    if let Some(Verbatim::SeqEntry(range)) = verbatim
+        && let Some(text) = input.get(range.clone())
+    {
+        debug_assert_same(node, &format!("- {text}"), |root| root.as_seq()?.first());
+        out.push_str("- ");
+        out.push_str(text);
+    } else {
+        emit::write_seq_entry(out, node);
+    }
+}
+
+/// Writes one document body: the text it was read from when it has some
+/// that fits there, else the node emitted.
+pub fn write_document_from(
+    out: &mut String,
+    node: &Node,
+    verbatim: Option<&Verbatim>,
+    input: &str,
+) {
+    if let Some(Verbatim::Document(range)) = verbatim
+        && let Some(text) = input.get(range.clone())
+    {
+        debug_assert_same(node, text, |root| Some(root));
+        out.push_str(text);
+    } else {
+        write_document(out, node);
+    }
+}
+
+/// Tests run debug builds: there, every copy is checked against the tree, so
+/// a path that changes an item but keeps its text fails loudly.
+fn debug_assert_same(node: &Node, text: &str, pick: impl for<'a> Fn(&'a Node) -> Option<&'a Node>) {
+    if cfg!(debug_assertions) {
+        // The text was read once within the caller's limits.
+        let unlimited = Limits {
+            max_depth: usize::MAX / 2,
+            max_scalar_bytes: usize::MAX,
+            max_documents: usize::MAX,
+            max_alias_nodes: usize::MAX,
+        };
+        let reread = parse_stream(text, &unlimited)
+            .ok()
+            .and_then(|docs| docs.into_iter().next()?.root);
+        let copied = reread.as_ref().and_then(pick).map(to_string);
+        assert_eq!(
+            Some(to_string(node)),
+            copied,
+            "verbatim text of a changed item"
+        );
+    }
 }
 
 pub fn to_string(node: &Node) -> String {

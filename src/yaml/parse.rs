@@ -36,6 +36,44 @@ pub struct Document {
     pub root: Option<Node>,
     pub line: usize,
     pub source: Range<usize>,
+    /// Text that writes a node exactly as read, so a caller that leaves the
+    /// node untouched can copy it instead of emitting it again.
+    pub copyable: Copyable,
+}
+
+/// Byte ranges of the input that are, on their own, the YAML of a block
+/// mapping: the document's root when it starts at column 0, and the entries
+/// of block sequences directly under the root mapping that start right after
+/// a `- ` at column 0 (how kpt and kustomize write `items:`). A range runs
+/// from the node's first character to the start of the line of whatever
+/// follows it, so it keeps every line of its block scalars (trailing blank
+/// lines of `|+` included) and ends with a line break unless the input ends
+/// first. Nodes holding anchors, aliases or tags get none: their text means
+/// something else out of context.
+#[derive(Clone, Debug, Default)]
+pub struct Copyable {
+    pub root: Option<Verbatim>,
+    /// Per key of the root mapping whose value is a block sequence: one entry
+    /// per item, `None` where the item cannot be copied.
+    pub entries: Vec<(String, Vec<Option<Verbatim>>)>,
+}
+
+impl Copyable {
+    pub fn entries_of(&self, key: &str) -> Option<&[Option<Verbatim>]> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, ranges)| ranges.as_slice())
+    }
+}
+
+/// Input text that writes one node exactly as read, and the place it fits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verbatim {
+    /// A document body at column 0.
+    Document(Range<usize>),
+    /// What follows `- ` at column 0 (its other lines are indented by two).
+    SeqEntry(Range<usize>),
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -63,6 +101,8 @@ enum Frame {
         tag: Option<String>,
         line: usize,
         flow: bool,
+        /// Verbatim texts of the items, for a block sequence under the root.
+        sources: Vec<Option<Verbatim>>,
     },
     Map {
         entries: Vec<(Node, Node)>,
@@ -73,6 +113,10 @@ enum Frame {
         tag: Option<String>,
         line: usize,
         flow: bool,
+        /// Where the mapping's text starts, and the count of anchors,
+        /// aliases and tags read before it.
+        start: usize,
+        specials: usize,
     },
 }
 
@@ -90,6 +134,14 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
     let mut root: Option<Node> = None;
     let mut doc_start = 0usize;
     let mut doc_line = 1usize;
+    let mut copyable = Copyable::default();
+    // Anchors, aliases and tags read so far: a node whose text holds one is
+    // not copied verbatim.
+    let mut specials = 0usize;
+    // Ranges are lines of the input; with CR line breaks they would mix
+    // breaks in the output, so such input is always emitted.
+    let plain_breaks = !text.contains('\r');
+    let mut content_end = 0usize;
 
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
@@ -110,12 +162,36 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
             }
         })?;
         let line = span.start.line();
+        // Where the last value read ends (a block collection ends where the
+        // next token starts, which may be lines further on).
+        match &event {
+            Event::Scalar(..) | Event::Alias(_) => content_end = span_end(&span, content_end),
+            Event::SequenceEnd | Event::MappingEnd
+                if matches!(
+                    stack.last(),
+                    Some(Frame::Seq { flow: true, .. } | Frame::Map { flow: true, .. })
+                ) =>
+            {
+                content_end = span_end(&span, content_end)
+            }
+            _ => {}
+        }
+        specials += match &event {
+            Event::Alias(_) => 1,
+            Event::Scalar(_, _, anchor, tag)
+            | Event::SequenceStart(_, anchor, tag)
+            | Event::MappingStart(_, anchor, tag) => {
+                usize::from(*anchor != 0) + usize::from(tag.is_some())
+            }
+            _ => 0,
+        };
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd => None,
             Event::DocumentStart(..) => {
                 doc_start = span.start.byte_offset().unwrap_or(0);
                 doc_line = line;
                 root = None;
+                copyable = Copyable::default();
                 anchors.clear();
                 None
             }
@@ -134,6 +210,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     root: root.take(),
                     line: doc_line,
                     source: doc_start..end.max(doc_start),
+                    copyable: std::mem::take(&mut copyable),
                 });
                 None
             }
@@ -197,6 +274,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     tag: tag.map(|t| tag_text(&t)),
                     line,
                     flow: style == StructureStyle::Flow,
+                    sources: Vec::new(),
                 });
                 None
             }
@@ -210,6 +288,8 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     tag: tag.map(|t| tag_text(&t)),
                     line,
                     flow: style == StructureStyle::Flow,
+                    start: span.start.byte_offset().unwrap_or(usize::MAX),
+                    specials,
                 });
                 None
             }
@@ -220,12 +300,27 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     tag,
                     line,
                     flow,
-                }) => Some((
-                    Node::new(Value::Seq(items, tag))
-                        .with_line(line)
-                        .with_flow(flow),
-                    anchor,
-                )),
+                    mut sources,
+                }) => {
+                    if let [
+                        Frame::Map {
+                            pending_key: Some(key),
+                            ..
+                        },
+                    ] = stack.as_slice()
+                        && !flow
+                        && let Some(key) = key.scalar_text()
+                    {
+                        sources.resize(items.len(), None);
+                        copyable.entries.push((key.to_string(), sources));
+                    }
+                    Some((
+                        Node::new(Value::Seq(items, tag))
+                            .with_line(line)
+                            .with_flow(flow),
+                        anchor,
+                    ))
+                }
                 _ => return Err(YamlError::at(&span, "unbalanced sequence end")),
             },
             Event::MappingEnd => match stack.pop() {
@@ -235,13 +330,20 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     tag,
                     line,
                     flow,
+                    start,
+                    specials: specials_before,
                     ..
-                }) => Some((
-                    Node::new(Value::Map(entries, tag))
-                        .with_line(line)
-                        .with_flow(flow),
-                    anchor,
-                )),
+                }) => {
+                    if plain_breaks && !flow && specials == specials_before {
+                        record_verbatim(text, start, content_end, &mut stack, &mut copyable);
+                    }
+                    Some((
+                        Node::new(Value::Map(entries, tag))
+                            .with_line(line)
+                            .with_flow(flow),
+                        anchor,
+                    ))
+                }
                 _ => return Err(YamlError::at(&span, "unbalanced mapping end")),
             },
             _ => None,
@@ -254,6 +356,57 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
         }
     }
     Ok(documents)
+}
+
+/// Notes the text of a block mapping that just ended (`start..` to the end
+/// of the line where its last value ends, `content_end`) when it is the
+/// document's root or an item of a block sequence directly under the root
+/// mapping. Comment lines after that belong to whatever follows.
+fn record_verbatim(
+    text: &str,
+    start: usize,
+    content_end: usize,
+    stack: &mut [Frame],
+    copyable: &mut Copyable,
+) {
+    let Some(range) = block_text(text, start, content_end) else {
+        return;
+    };
+    let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
+    match stack {
+        [] if at_line_start(start) => copyable.root = Some(Verbatim::Document(range)),
+        [
+            Frame::Map { .. },
+            Frame::Seq {
+                items,
+                flow: false,
+                sources,
+                ..
+            },
+        ] if start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2) => {
+            sources.resize(items.len(), None);
+            sources.push(Some(Verbatim::SeqEntry(range)));
+        }
+        _ => {}
+    }
+}
+
+/// `start..` the end of the line holding `content_end` (a block scalar's
+/// value ends at the start of the line after it, trailing blank lines of
+/// `|+` included). None when the text ends before a line break: a `|+`
+/// scalar's value would change when one is added.
+fn block_text(text: &str, start: usize, content_end: usize) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let end = if content_end > 0 && bytes.get(content_end - 1) == Some(&b'\n') {
+        content_end
+    } else {
+        content_end + text.get(content_end..)?.find('\n')? + 1
+    };
+    (start < end).then_some(start..end)
+}
+
+fn span_end(span: &Span, fallback: usize) -> usize {
+    span.end.byte_offset().unwrap_or(fallback)
 }
 
 fn check_depth(stack: &[Frame], limits: &Limits, span: &Span) -> Result<(), YamlError> {
@@ -469,6 +622,59 @@ mod tests {
                 "{key} in {written}"
             );
         }
+    }
+
+    fn copied_items(text: &str) -> Vec<Option<&str>> {
+        let docs = parse(text);
+        docs[0]
+            .copyable
+            .entries_of("items")
+            .unwrap_or(&[])
+            .iter()
+            .map(|v| match v {
+                Some(Verbatim::SeqEntry(range)) => Some(&text[range.clone()]),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn items_keep_their_text_and_nothing_after_it() {
+        let text = "items:\n- a: 1 # kpt-set: ${a}\n  b: |+\n    x\n\n# head of the next item\n- c: [1, 2]\n  d: \"q\"\nfunctionConfig:\n  x: 1\n";
+        assert_eq!(
+            copied_items(text),
+            vec![
+                // Trailing blank lines of `|+` are its value.
+                Some("a: 1 # kpt-set: ${a}\n  b: |+\n    x\n\n"),
+                Some("c: [1, 2]\n  d: \"q\"\n"),
+            ]
+        );
+    }
+
+    #[test]
+    fn items_whose_text_means_something_else_alone_are_not_copied() {
+        // An anchor or alias, a tag, a dash on its own line, a flow item, an
+        // indented sequence, a missing final line break.
+        let text = "items:\n- a: &x 1\n- b: *x\n- c: !!str 1\n-\n  d: 1\n- {e: 1}\n- f: 1\n";
+        assert_eq!(
+            copied_items(text),
+            vec![None, None, None, None, None, Some("f: 1\n")]
+        );
+        assert_eq!(copied_items("items:\n  - a: 1\n"), vec![None]);
+        assert_eq!(copied_items("items:\n- a: |+\n    x"), vec![None]);
+        assert_eq!(copied_items("items:\r\n- a: 1\r\n"), vec![None]);
+    }
+
+    #[test]
+    fn stream_roots_keep_their_text() {
+        let text = "a: 1\n# before b\n---\nb: |\n  x\n...\n";
+        let docs = parse(text);
+        let root = |i: usize| match &docs[i].copyable.root {
+            Some(Verbatim::Document(range)) => Some(&text[range.clone()]),
+            _ => None,
+        };
+        assert_eq!(root(0), Some("a: 1\n"));
+        assert_eq!(root(1), Some("b: |\n  x\n"));
     }
 
     #[test]
