@@ -114,7 +114,7 @@ fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
         Ok(t) => t,
         Err(f) => return unreadable(io, &[f]),
     };
-    let input = match read::read_krm(text, &limits.yaml()) {
+    let input = match read::read_krm_for(text, &limits.yaml(), read::Answer::InKind) {
         Ok(i) => i,
         Err(findings) => return unreadable(io, &findings),
     };
@@ -164,7 +164,7 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
     };
     let input = match read::decode(&bytes, limits.max_input_bytes)
         .map_err(|f| vec![f])
-        .and_then(|t| read::read_krm(t, &limits.yaml()))
+        .and_then(|t| read::read_krm_for(t, &limits.yaml(), read::Answer::Stream))
     {
         Ok(i) => i,
         Err(findings) => {

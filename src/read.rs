@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::convert::{Item, Origin};
 use crate::results::{FileRef, Finding};
-use crate::yaml::{self, Copyable, Limits, Node, Verbatim};
+use crate::yaml::{self, Copyable, Limits, Node, Place, Verbatim};
 
 /// How the items arrived, so the output can answer in kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,9 +36,38 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<&str, Finding> {
     })
 }
 
-/// Reads what the KRM orchestrators (or a pipe) send.
+/// How the answer will be written, which decides which trees may be pruned
+/// while reading (an object written from its text needs no more of its
+/// tree than the converter reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Whole trees, nothing pruned (tests, tools).
+    Whole,
+    /// Answered in the question's form (a KRM function): list items stay
+    /// list items, stream documents stay documents.
+    InKind,
+    /// Answered as a stream whatever came in (the legacy plugin): only
+    /// stream documents keep their place.
+    Stream,
+}
+
+/// Reads what the KRM orchestrators (or a pipe) send, whole.
 pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
-    let docs = yaml::parse_stream(text, limits)
+    read_krm_for(text, limits, Answer::Whole)
+}
+
+/// Reads what the KRM orchestrators (or a pipe) send, pruning the trees of
+/// objects that only pass through when `answer` writes them from their text.
+pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input, Vec<Finding>> {
+    let mut prune = |node: &Node, place: Place| {
+        let keeps_place = match answer {
+            Answer::Whole => false,
+            Answer::InKind => true,
+            Answer::Stream => place == Place::Document,
+        };
+        keeps_place && crate::convert::passes_through(node)
+    };
+    let docs = yaml::parse_stream_pruning(text, limits, &mut prune)
         .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
     let roots: Vec<(usize, Node, Copyable)> = docs
         .into_iter()
@@ -330,6 +359,36 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_objects_that_pass_through_are_pruned_and_only_where_they_keep_their_place() {
+        let list = "kind: ResourceList\nitems:\n\
+            - apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n  spec:\n    replicas: 2\n\
+            - apiVersion: polyaxon-krm.dev/v1alpha1\n  kind: PolyaxonOperation\n  metadata:\n    name: op\n  spec: {}\n";
+        let l = Limits::default();
+        let fields = |input: &Input| -> Vec<(bool, bool)> {
+            input
+                .items
+                .iter()
+                .map(|i| {
+                    (
+                        i.node.get("spec").is_some(),
+                        i.verbatim.as_ref().is_some_and(|v| v.pruned),
+                    )
+                })
+                .collect()
+        };
+        let in_kind = read_krm_for(list, &l, Answer::InKind).expect("reads");
+        assert_eq!(fields(&in_kind), vec![(false, true), (true, false)]);
+        let whole = read_krm(list, &l).expect("reads");
+        assert_eq!(fields(&whole), vec![(true, false), (true, false)]);
+        // Answered as a stream, list items move: nothing is pruned.
+        let stream = read_krm_for(list, &l, Answer::Stream).expect("reads");
+        assert_eq!(fields(&stream), vec![(true, false), (true, false)]);
+        let docs = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n";
+        let stream = read_krm_for(docs, &l, Answer::Stream).expect("reads");
+        assert_eq!(fields(&stream), vec![(false, true)]);
+    }
 
     #[test]
     fn detects_envelopes() {

@@ -273,11 +273,26 @@ enum Role {
     Other,
 }
 
+/// An object the conversion only passes on: it reads no more of it than its
+/// identity (kind, name, namespace, labels, annotations), so its tree may be
+/// pruned to that while it is read (see [`crate::yaml::parse_stream_pruning`]).
+pub fn passes_through(node: &Node) -> bool {
+    matches!(role_of(node), Role::Other)
+        && node.get("apiVersion").is_some()
+        && !matches!(
+            node.get("kind").and_then(Node::scalar_text),
+            None | Some("ResourceList" | "List")
+        )
+}
+
 fn role(item: &Item) -> Role {
     if item.raw_polyaxon {
         return Role::Raw;
     }
-    let node = &item.node;
+    role_of(&item.node)
+}
+
+fn role_of(node: &Node) -> Role {
     // Only what we write counts as ours: a Job, CronJob or ConfigMap with our
     // managed-by label. Anyone else's item with the annotation is kept.
     if let Some(source) = annotation(node, SOURCE)

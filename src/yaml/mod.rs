@@ -11,7 +11,9 @@ pub use node::{
     Node, Resolved, Scalar, Style, TEMPLATED, Value, int_value, may_retype_plain, resolve_plain,
     yaml11_bool,
 };
-pub use parse::{Copyable, Document, Limits, Verbatim, YamlError, parse_stream};
+pub use parse::{
+    Copyable, Document, Limits, Place, Verbatim, YamlError, parse_stream, parse_stream_pruning,
+};
 
 /// Serializes documents as a `---`-separated stream.
 pub fn write_stream(nodes: &[&Node]) -> String {
@@ -28,14 +30,15 @@ pub fn write_stream(nodes: &[&Node]) -> String {
 /// Writes one item of a root key's block sequence (`items:`): the text it
 /// was read from when it has some that fits there, else the node emitted.
 pub fn write_seq_entry(out: &mut String, node: &Node, verbatim: Option<&Verbatim>, input: &str) {
-    if let Some(Verbatim::SeqEntry(range)) = verbatim
-        && let Some(text) = input.get(range.clone())
-    {
-        debug_assert_same(node, &format!("- {text}"), |root| root.as_seq()?.first());
-        out.push_str("- ");
-        out.push_str(text);
-    } else {
-        emit::write_seq_entry(out, node);
+    match fitting_text(node, verbatim, Place::SeqEntry, input) {
+        Some(text) => {
+            debug_assert_same(node, verbatim, &format!("- {text}"), |root| {
+                root.as_seq()?.first()
+            });
+            out.push_str("- ");
+            out.push_str(text);
+        }
+        None => emit::write_seq_entry(out, node),
     }
 }
 
@@ -47,19 +50,44 @@ pub fn write_document_from(
     verbatim: Option<&Verbatim>,
     input: &str,
 ) {
-    if let Some(Verbatim::Document(range)) = verbatim
-        && let Some(text) = input.get(range.clone())
-    {
-        debug_assert_same(node, text, |root| Some(root));
-        out.push_str(text);
-    } else {
-        write_document(out, node);
+    match fitting_text(node, verbatim, Place::Document, input) {
+        Some(text) => {
+            debug_assert_same(node, verbatim, text, |root| Some(root));
+            out.push_str(text);
+        }
+        None => write_document(out, node),
     }
 }
 
-/// Tests run debug builds: there, every copy is checked against the tree, so
-/// a path that changes an item but keeps its text fails loudly.
-fn debug_assert_same(node: &Node, text: &str, pick: impl for<'a> Fn(&'a Node) -> Option<&'a Node>) {
+fn fitting_text<'a>(
+    node: &Node,
+    verbatim: Option<&Verbatim>,
+    place: Place,
+    input: &'a str,
+) -> Option<&'a str> {
+    let verbatim = verbatim?;
+    let text = input.get(verbatim.range.clone());
+    // A pruned tree written out would lose the fields cut from it. Readers
+    // prune only where the answer has the place of the question (a list
+    // item stays a list item), so this cannot happen; if it ever did, stop
+    // rather than write a truncated object.
+    assert!(
+        !verbatim.pruned || (verbatim.place == place && text.is_some()),
+        "internal error: {:?} would be written without the fields pruned from it",
+        node.get("kind").and_then(Node::scalar_text)
+    );
+    text.filter(|_| verbatim.place == place)
+}
+
+/// Tests run debug builds: there, every copy is checked against the tree
+/// (pruned the same way when it was), so a path that changes an item but
+/// keeps its text fails loudly.
+fn debug_assert_same(
+    node: &Node,
+    verbatim: Option<&Verbatim>,
+    text: &str,
+    pick: impl for<'a> Fn(&'a Node) -> Option<&'a Node>,
+) {
     if cfg!(debug_assertions) {
         // The text was read once within the caller's limits.
         let unlimited = Limits {
@@ -71,12 +99,31 @@ fn debug_assert_same(node: &Node, text: &str, pick: impl for<'a> Fn(&'a Node) ->
         let reread = parse_stream(text, &unlimited)
             .ok()
             .and_then(|docs| docs.into_iter().next()?.root);
-        let copied = reread.as_ref().and_then(pick).map(to_string);
+        let mut copied = reread.as_ref().and_then(pick).cloned();
+        if let (Some(copied), Some(v)) = (copied.as_mut(), verbatim)
+            && v.pruned
+        {
+            prune_to_identity(copied);
+        }
         assert_eq!(
             Some(to_string(node)),
-            copied,
+            copied.as_ref().map(to_string),
             "verbatim text of a changed item"
         );
+    }
+}
+
+/// What a pruned object keeps: what identifies it, with its labels and
+/// annotations.
+pub const IDENTITY_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
+
+pub fn prune_to_identity(node: &mut Node) {
+    if let Value::Map(entries, _) = &mut node.value {
+        entries.retain(|(key, _)| {
+            key.scalar_text()
+                .is_some_and(|k| IDENTITY_FIELDS.contains(&k))
+        });
+        entries.shrink_to_fit();
     }
 }
 

@@ -69,11 +69,20 @@ impl Copyable {
 
 /// Input text that writes one node exactly as read, and the place it fits.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verbatim {
+pub struct Verbatim {
+    pub range: Range<usize>,
+    pub place: Place,
+    /// The caller's `prune` cut the node's tree down to what it reads: this
+    /// text is then the only whole copy, and must be what is written.
+    pub pruned: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
     /// A document body at column 0.
-    Document(Range<usize>),
+    Document,
     /// What follows `- ` at column 0 (its other lines are indented by two).
-    SeqEntry(Range<usize>),
+    SeqEntry,
 }
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -122,6 +131,19 @@ enum Frame {
 
 /// Parses a whole stream. CRLF is read as LF; a leading BOM is skipped.
 pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
+    parse_stream_pruning(text, limits, &mut |_, _| false)
+}
+
+/// Parses a whole stream, asking `prune` about each node that gets a
+/// [`Verbatim`] text as soon as it is read: where it says yes (a caller that
+/// will write the node from its text and reads only its identity), the tree
+/// is cut down to [`super::IDENTITY_FIELDS`], so a large input never holds
+/// all its trees at once.
+pub fn parse_stream_pruning(
+    text: &str,
+    limits: &Limits,
+    prune: &mut dyn FnMut(&Node, Place) -> bool,
+) -> Result<Vec<Document>, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
     options.block_nesting_limit = limits.max_depth;
@@ -334,15 +356,20 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
                     specials: specials_before,
                     ..
                 }) => {
+                    let mut node = Node::new(Value::Map(entries, tag))
+                        .with_line(line)
+                        .with_flow(flow);
                     if plain_breaks && !flow && specials == specials_before {
-                        record_verbatim(text, start, content_end, &mut stack, &mut copyable);
+                        record_verbatim(
+                            text,
+                            start..content_end,
+                            &mut node,
+                            &mut stack,
+                            &mut copyable,
+                            prune,
+                        );
                     }
-                    Some((
-                        Node::new(Value::Map(entries, tag))
-                            .with_line(line)
-                            .with_flow(flow),
-                        anchor,
-                    ))
+                    Some((node, anchor))
                 }
                 _ => return Err(YamlError::at(&span, "unbalanced mapping end")),
             },
@@ -358,23 +385,40 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
     Ok(documents)
 }
 
-/// Notes the text of a block mapping that just ended (`start..` to the end
-/// of the line where its last value ends, `content_end`) when it is the
-/// document's root or an item of a block sequence directly under the root
-/// mapping. Comment lines after that belong to whatever follows.
+/// Notes the text of a block mapping that just ended (from its start to the
+/// end of the line where its last value ends) when it is the document's root
+/// or an item of a block sequence directly under the root mapping, and
+/// offers the node to `prune`. Comment lines after it belong to whatever
+/// follows.
 fn record_verbatim(
     text: &str,
-    start: usize,
-    content_end: usize,
+    content: Range<usize>,
+    node: &mut Node,
     stack: &mut [Frame],
     copyable: &mut Copyable,
+    prune: &mut dyn FnMut(&Node, Place) -> bool,
 ) {
-    let Some(range) = block_text(text, start, content_end) else {
+    let start = content.start;
+    let mut offer = |node: &mut Node, place: Place| {
+        let pruned = prune(node, place);
+        if pruned {
+            super::prune_to_identity(node);
+        }
+        pruned
+    };
+    let Some(range) = block_text(text, start, content.end) else {
         return;
     };
     let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
     match stack {
-        [] if at_line_start(start) => copyable.root = Some(Verbatim::Document(range)),
+        [] if at_line_start(start) => {
+            let pruned = offer(node, Place::Document);
+            copyable.root = Some(Verbatim {
+                range,
+                place: Place::Document,
+                pruned,
+            });
+        }
         [
             Frame::Map { .. },
             Frame::Seq {
@@ -384,8 +428,13 @@ fn record_verbatim(
                 ..
             },
         ] if start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2) => {
+            let pruned = offer(node, Place::SeqEntry);
             sources.resize(items.len(), None);
-            sources.push(Some(Verbatim::SeqEntry(range)));
+            sources.push(Some(Verbatim {
+                range,
+                place: Place::SeqEntry,
+                pruned,
+            }));
         }
         _ => {}
     }
@@ -632,7 +681,11 @@ mod tests {
             .unwrap_or(&[])
             .iter()
             .map(|v| match v {
-                Some(Verbatim::SeqEntry(range)) => Some(&text[range.clone()]),
+                Some(Verbatim {
+                    range,
+                    place: Place::SeqEntry,
+                    ..
+                }) => Some(&text[range.clone()]),
                 _ => None,
             })
             .collect()
@@ -670,7 +723,11 @@ mod tests {
         let text = "a: 1\n# before b\n---\nb: |\n  x\n...\n";
         let docs = parse(text);
         let root = |i: usize| match &docs[i].copyable.root {
-            Some(Verbatim::Document(range)) => Some(&text[range.clone()]),
+            Some(Verbatim {
+                range,
+                place: Place::Document,
+                ..
+            }) => Some(&text[range.clone()]),
             _ => None,
         };
         assert_eq!(root(0), Some("a: 1\n"));
