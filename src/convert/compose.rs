@@ -184,7 +184,7 @@ pub fn shortcuts(file: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
     if let Some(ports) = file.get("ports").filter(|n| !n.is_null()) {
         let _ = ports;
         diag.error(
-            &child(path, "ports"),
+            child(path, "ports"),
             "the ports shortcut makes a service, which is not supported yet",
         );
     }
@@ -195,10 +195,7 @@ pub fn shortcuts(file: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
             }
             any = true;
         } else {
-            diag.error(
-                &child(path, "container"),
-                "expected a container (a mapping)",
-            );
+            diag.error(child(path, "container"), "expected a container (a mapping)");
         }
     }
     if let Some(cmd) = file.get("cmd").filter(|n| !n.is_null()) {
@@ -224,7 +221,7 @@ pub fn shortcuts(file: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
                 any = true;
             }
             _ => diag.error(
-                &child(path, "cmd"),
+                child(path, "cmd"),
                 "cmd must be a non-blank string or a list of non-blank strings",
             ),
         }
@@ -243,7 +240,7 @@ pub fn shortcuts(file: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
                             list.push(e);
                         }
                         _ => diag.error(
-                            &child(&child(path, "env"), name),
+                            child(&child(path, "env"), name),
                             format!(
                                 "env.{name} must be a string; quote it: \"{}\"",
                                 v.scalar_text().unwrap_or_default()
@@ -255,7 +252,7 @@ pub fn shortcuts(file: &Node, path: &str, diag: &mut Diag) -> Option<Node> {
                 any = true;
             }
             None => diag.error(
-                &child(path, "env"),
+                child(path, "env"),
                 "env must be a mapping of names to string values",
             ),
         }

@@ -244,7 +244,7 @@ pub fn apply(job: &mut JobSpec, config: &Config, diag: &mut Diag) -> Applied {
             let key = k.scalar_text().unwrap_or_default();
             match job.pod_annotations.iter().find(|(pk, _)| pk.scalar_text() == Some(key)) {
                 Some((_, existing)) if existing.scalar_text() != v.scalar_text() => diag.warning(
-                    &child(&run_path, "environment.annotations"),
+                    child(&run_path, "environment.annotations"),
                     format!("annotation \"{key}\" of connection \"{}\" is overridden by environment.annotations", connection.name),
                 ),
                 Some(_) => {}
@@ -478,7 +478,7 @@ fn wire(
             .to_string();
         if let Some((_, i)) = existing.iter().find(|(n, _)| *n == name) {
             diag.warning(
-                &format!("{path}.env[{i}]"),
+                format!("{path}.env[{i}]"),
                 format!("env \"{name}\" from {origin} is overridden by {path}.env[{i}]"),
             );
         } else if let Some((_, first)) = added.iter().find(|(n, _)| *n == name) {
@@ -503,7 +503,7 @@ fn wire(
             .to_string();
         if let Some((_, i)) = user_mounts.iter().find(|(p, _)| *p == mount_path) {
             diag.error(
-                &format!("{path}.volumeMounts[{i}].mountPath"),
+                format!("{path}.volumeMounts[{i}].mountPath"),
                 format!(
                     "{mount_path} is mounted twice: by {path}.volumeMounts[{i}] and by {origin}"
                 ),

@@ -162,7 +162,7 @@ pub fn git(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added>
         .and_then(|s| s.mount_path.clone());
     if ssh_url && ssh_key_dir.is_none() {
         diag.warning(
-            &child(&at, "url"),
+            child(&at, "url"),
             format!("{url} is an ssh URL and the init has no ssh connection with a mounted key: the clone will need credentials"),
         );
     }
@@ -241,7 +241,7 @@ pub fn file(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option<Added
             Some(m) => Some(m),
             None => {
                 diag.error(
-                    &child(&at, "chmod"),
+                    child(&at, "chmod"),
                     format!("chmod \"{chmod}\" must be +x or an octal mode such as 0755"),
                 );
                 return None;
@@ -383,7 +383,7 @@ pub fn dockerfile(h: &Handler<'_>, dir: Option<&str>, diag: &mut Diag) -> Option
                     pair[1].scalar_text()?.to_string(),
                 )),
                 _ => {
-                    diag.error(&child(&at, key), "a copy step is a path or [from, to]");
+                    diag.error(child(&at, key), "a copy step is a path or [from, to]");
                     None
                 }
             })

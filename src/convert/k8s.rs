@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use schemars::JsonSchema;
 use serde_json::{Map, Value as Json};
 
-use super::diag::{Diag, child, index};
+use super::diag::{At, Diag};
 use crate::results::did_you_mean;
 use crate::yaml::{Node, Resolved, Style, Value};
 
@@ -81,7 +81,7 @@ impl Kind {
 /// Normalizes `node` in place as a `kind`, reporting at `path`.
 pub fn normalize(node: &mut Node, kind: Kind, path: &str, diag: &mut Diag) {
     let schema = Json::String(kind.schema_name());
-    normalize_ref(node, &schema, path, None, diag);
+    normalize_ref(node, &schema, At::Root(path), None, diag);
 }
 
 /// Normalizes one PodSpec field (`nodeSelector`, `tolerations`, …).
@@ -93,7 +93,7 @@ pub fn normalize_pod_field(node: &mut Node, field: &str, path: &str, diag: &mut 
         .and_then(|p| p.get(field))
         .cloned()
         .unwrap_or(Json::Null);
-    normalize_ref(node, &schema, path, Some(field), diag);
+    normalize_ref(node, &schema, At::Root(path), Some(field), diag);
 }
 
 /// Normalizes a `map[string]string` (labels, annotations, nodeSelector).
@@ -102,7 +102,7 @@ pub fn normalize_string_map(node: &mut Node, path: &str, diag: &mut Diag) {
         || serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}}),
     );
     let schema = &*STRING_MAP;
-    normalize_ref(node, schema, path, None, diag);
+    normalize_ref(node, schema, At::Root(path), None, diag);
 }
 
 /// Is `field` a property of the given type?
@@ -146,7 +146,13 @@ fn describe(node: &Node) -> &'static str {
     }
 }
 
-fn normalize_ref(node: &mut Node, schema: &Json, path: &str, field: Option<&str>, diag: &mut Diag) {
+fn normalize_ref(
+    node: &mut Node,
+    schema: &Json,
+    path: At<'_>,
+    field: Option<&str>,
+    diag: &mut Diag,
+) {
     if node.is_null() {
         return;
     }
@@ -203,7 +209,7 @@ fn normalize_struct(
     type_name: &str,
     props: &Map<String, Json>,
     required: &[&str],
-    path: &str,
+    path: At<'_>,
     diag: &mut Diag,
 ) {
     let Value::Map(entries, _) = &mut node.value else {
@@ -236,6 +242,20 @@ fn normalize_struct(
         if !misspelled {
             diag.error(path, format!("{type_name} needs \"{field}\""));
         }
+    }
+    // The usual case: every key is a field of the type.
+    if entries
+        .iter()
+        .all(|(k, _)| k.scalar_text().is_some_and(|k| props.contains_key(k)))
+    {
+        for (key_node, value) in entries.iter_mut() {
+            if let Some(key) = key_node.scalar_text()
+                && let Some(schema) = props.get(key)
+            {
+                normalize_ref(value, schema, At::Key(&path, key), Some(key), diag);
+            }
+        }
+        return;
     }
     // Lists of objects given here, for the "indent it under …" hint of a
     // field that belongs to their items (`value:` one level too far left).
@@ -273,20 +293,20 @@ fn normalize_struct(
             continue;
         };
         if let Some(schema) = props.get(&key) {
-            normalize_ref(value, schema, &child(path, &key), Some(&key), diag);
+            normalize_ref(value, schema, At::Key(&path, &key), Some(&key), diag);
             continue;
         }
         let camel = snake_to_camel(&key);
         if key.contains('_') && props.contains_key(&camel) {
             if present.contains(&camel) || translated.contains(&camel) {
                 diag.error(
-                    &child(path, &key),
+                    At::Key(&path, &key),
                     format!("both \"{key}\" and \"{camel}\" are given; keep only \"{camel}\""),
                 );
                 continue;
             }
             diag.warning(
-                &child(path, &key),
+                At::Key(&path, &key),
                 format!(
                     "\"{key}\" is the snake_case spelling of {type_name} field \"{camel}\"; translated to \"{camel}\""
                 ),
@@ -296,7 +316,7 @@ fn normalize_struct(
             }
             translated.push(camel.clone());
             if let Some(schema) = props.get(&camel) {
-                normalize_ref(value, schema, &child(path, &key), Some(&camel), diag);
+                normalize_ref(value, schema, At::Key(&path, &key), Some(&camel), diag);
             }
             continue;
         }
@@ -317,7 +337,7 @@ fn normalize_struct(
             .find(|(_, len, fields)| *len > 0 && fields.is_some_and(|f| f.contains_key(&key)))
         {
             diag.error(
-                &child(path, &key),
+                At::Key(&path, &key),
                 format!(
                     "\"{key}\" is not a field of {type_name}; it belongs to the items of \"{list}\" - indent it under {list}[{}]",
                     len - 1
@@ -331,11 +351,11 @@ fn normalize_struct(
             .or_else(|| name_confusion(&key, props));
         match suggestion {
             Some(s) => diag.error(
-                &child(path, &key),
+                At::Key(&path, &key),
                 format!("unknown field \"{key}\" in {type_name}; did you mean \"{s}\"?"),
             ),
             None => diag.warning(
-                &child(path, &key),
+                At::Key(&path, &key),
                 format!(
                     "\"{key}\" is not a {type_name} field in Kubernetes 1.37; passed through as written (an older cluster rejects or drops it)"
                 ),
@@ -344,7 +364,7 @@ fn normalize_struct(
     }
 }
 
-fn normalize_map(node: &mut Node, values: &Json, path: &str, diag: &mut Diag) {
+fn normalize_map(node: &mut Node, values: &Json, path: At<'_>, diag: &mut Diag) {
     let Value::Map(entries, _) = &mut node.value else {
         diag.error(
             path,
@@ -354,14 +374,14 @@ fn normalize_map(node: &mut Node, values: &Json, path: &str, diag: &mut Diag) {
     };
     for (key, value) in entries.iter_mut() {
         let key = key.scalar_text().unwrap_or_default().to_string();
-        normalize_ref(value, values, &child(path, &key), None, diag);
+        normalize_ref(value, values, At::Key(&path, &key), None, diag);
     }
 }
 
 fn normalize_array(
     node: &mut Node,
     schema: &Json,
-    path: &str,
+    path: At<'_>,
     field: Option<&str>,
     diag: &mut Diag,
 ) {
@@ -392,14 +412,14 @@ fn normalize_array(
     };
     for (i, item) in items.iter_mut().enumerate() {
         if item.is_null() {
-            diag.error(&index(path, i), "empty list entry");
+            diag.error(At::Index(&path, i), "empty list entry");
             continue;
         }
-        normalize_ref(item, items_schema, &index(path, i), None, diag);
+        normalize_ref(item, items_schema, At::Index(&path, i), None, diag);
     }
 }
 
-fn normalize_string(node: &mut Node, path: &str, diag: &mut Diag, what: &str) {
+fn normalize_string(node: &mut Node, path: At<'_>, diag: &mut Diag, what: &str) {
     let Value::Scalar(scalar) = &mut node.value else {
         diag.error(path, format!("expected {what}, found {}", describe(node)));
         return;
@@ -439,7 +459,7 @@ fn normalize_string(node: &mut Node, path: &str, diag: &mut Diag, what: &str) {
     };
 }
 
-fn normalize_int_or_string(node: &mut Node, path: &str, diag: &mut Diag) {
+fn normalize_int_or_string(node: &mut Node, path: At<'_>, diag: &mut Diag) {
     match node.resolve() {
         Some(Resolved::Int(_) | Resolved::Str(_) | Resolved::Null) => {}
         _ => diag.error(
@@ -449,7 +469,7 @@ fn normalize_int_or_string(node: &mut Node, path: &str, diag: &mut Diag) {
     }
 }
 
-fn normalize_bool(node: &mut Node, path: &str, diag: &mut Diag) {
+fn normalize_bool(node: &mut Node, path: At<'_>, diag: &mut Diag) {
     let Value::Scalar(scalar) = &mut node.value else {
         diag.error(
             path,
@@ -488,7 +508,7 @@ fn normalize_bool(node: &mut Node, path: &str, diag: &mut Diag) {
     }
 }
 
-fn normalize_integer(node: &mut Node, path: &str, diag: &mut Diag) {
+fn normalize_integer(node: &mut Node, path: At<'_>, diag: &mut Diag) {
     let Some(resolved) = node.resolve() else {
         diag.error(
             path,
@@ -523,7 +543,7 @@ fn normalize_integer(node: &mut Node, path: &str, diag: &mut Diag) {
     }
 }
 
-fn normalize_number(node: &mut Node, path: &str, diag: &mut Diag) {
+fn normalize_number(node: &mut Node, path: At<'_>, diag: &mut Diag) {
     match node.resolve() {
         Some(Resolved::Int(_) | Resolved::Float(_) | Resolved::Null) => {}
         Some(Resolved::Str(text)) if text.parse::<f64>().is_ok() => diag.error(

@@ -13,7 +13,7 @@ pub mod polyaxon;
 pub mod template;
 pub mod validate;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::config::{self, Config, Mode};
 use crate::results::{FileRef, Finding, ResourceRef, has_errors};
@@ -620,29 +620,75 @@ fn mark_local(item: Item) -> OutputItem {
 /// Gives each generated object a file (from the output path template) and an
 /// index after whatever else that file already holds.
 fn lay_out_files(out: &mut [OutputItem], generated: &[(usize, String, bool)], template: &str) {
-    let generated_at: HashSet<usize> = generated.iter().map(|(i, _, _)| *i).collect();
-    // Keyed by (package, path): kpt render sends subpackages' items with
-    // paths relative to their own package.
-    let mut next_index: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let file_of = |node: &Node| -> Option<(String, String)> {
-        let path = annotation(node, PATH).or_else(|| annotation(node, LEGACY_PATH))?;
-        let package = annotation(node, PACKAGE_PATH).unwrap_or_default();
-        Some((package.to_string(), path.to_string()))
-    };
+    // Where each generated object goes: (its index in `out`, package, path).
+    let targets: Vec<(usize, String, String)> = generated
+        .iter()
+        .filter_map(|(at, source_path, derive)| {
+            let node = &out.get(*at)?.node;
+            let package = annotation(node, PACKAGE_PATH).unwrap_or_default();
+            let path = if *derive {
+                config::generated_path(
+                    template,
+                    source_path,
+                    meta(node, "name").unwrap_or_default(),
+                    node.get("kind").and_then(Node::as_str).unwrap_or_default(),
+                    meta(node, "namespace").unwrap_or_default(),
+                )
+            } else {
+                source_path.clone()
+            };
+            // Names fill the template: never let them lead out of the package.
+            let path = if path.split('/').any(|p| p == "..") || path.is_empty() {
+                source_path.clone()
+            } else {
+                path
+            };
+            Some((*at, package.to_string(), path))
+        })
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    // The next free index of each target file, after what the input already
+    // puts there. Keyed by path, then package: kpt render sends
+    // subpackages' items with paths relative to their own package.
+    let mut next_index: HashMap<&str, Vec<(&str, usize)>> = HashMap::new();
+    for (_, package, path) in &targets {
+        let packages = next_index.entry(path.as_str()).or_default();
+        if !packages.iter().any(|(p, _)| p == package) {
+            packages.push((package.as_str(), 0));
+        }
+    }
+    let generated_at: HashSet<usize> = targets.iter().map(|(i, _, _)| *i).collect();
     for (i, OutputItem { node, .. }) in out.iter().enumerate() {
         if generated_at.contains(&i) {
             continue;
         }
-        if let Some(file) = file_of(node) {
+        let Some(path) = annotation(node, PATH).or_else(|| annotation(node, LEGACY_PATH)) else {
+            continue;
+        };
+        let Some(packages) = next_index.get_mut(path) else {
+            continue;
+        };
+        let package = annotation(node, PACKAGE_PATH).unwrap_or_default();
+        if let Some((_, slot)) = packages.iter_mut().find(|(p, _)| *p == package) {
             let index = annotation(node, INDEX)
                 .or_else(|| annotation(node, LEGACY_INDEX))
                 .and_then(|i| i.parse::<usize>().ok())
                 .unwrap_or(0);
-            let slot = next_index.entry(file).or_insert(0);
             *slot = (*slot).max(index + 1);
         }
     }
-    for (at, source_path, derive) in generated {
+    for (at, package, path) in &targets {
+        let slot = next_index
+            .get_mut(path.as_str())
+            .and_then(|packages| packages.iter_mut().find(|(p, _)| p == package))
+            .map(|(_, slot)| slot);
+        let Some(slot) = slot else {
+            continue;
+        };
+        let index = slot.to_string();
+        *slot += 1;
         let Some(OutputItem {
             node,
             verbatim: None,
@@ -650,32 +696,8 @@ fn lay_out_files(out: &mut [OutputItem], generated: &[(usize, String, bool)], te
         else {
             continue;
         };
-        let name = meta(node, "name").unwrap_or_default().to_string();
-        let kind = node
-            .get("kind")
-            .and_then(Node::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let namespace = meta(node, "namespace").unwrap_or_default().to_string();
-        let package = annotation(node, PACKAGE_PATH)
-            .unwrap_or_default()
-            .to_string();
-        let path = if *derive {
-            config::generated_path(template, source_path, &name, &kind, &namespace)
-        } else {
-            source_path.clone()
-        };
-        // Names fill the template: never let them lead out of the package.
-        let path = if path.split('/').any(|p| p == "..") || path.is_empty() {
-            source_path.clone()
-        } else {
-            path
-        };
-        let slot = next_index.entry((package, path.clone())).or_insert(0);
-        let index = slot.to_string();
-        *slot += 1;
         for key in [PATH, LEGACY_PATH] {
-            set_annotation(node, key, &path);
+            set_annotation(node, key, path);
         }
         for key in [INDEX, LEGACY_INDEX] {
             set_annotation(node, key, &index);
@@ -755,11 +777,16 @@ fn convert_one(
     };
     // Merge keys are applied before anything reads the file: a `<<` must
     // not carry a field past the checks that the same field written out meets.
-    let mut expanded = spec.cloned();
-    if let Some(spec) = &mut expanded {
-        spec.expand_merge_keys();
-    }
-    let spec = expanded.as_ref();
+    let expanded;
+    let spec = match spec {
+        Some(spec) if spec.has_merge_keys() => {
+            let mut copy = spec.clone();
+            copy.expand_merge_keys();
+            expanded = copy;
+            Some(&expanded)
+        }
+        spec => spec,
+    };
     let Some(spec) = spec else {
         diag.error(
             "spec",
@@ -823,7 +850,7 @@ fn convert_one(
         && a != b
     {
         diag.error(
-            &diag::child(spec_path, "namespace"),
+            diag::child(spec_path, "namespace"),
             format!("namespace \"{b}\" differs from metadata.namespace \"{a}\""),
         );
     }

@@ -158,13 +158,13 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
         };
         if RESERVED.contains(&name.as_str()) {
             diag.error(
-                &child(&at, "name"),
+                child(&at, "name"),
                 format!("input name \"{name}\" is reserved (template context namespace); rename the input"),
             );
             continue;
         }
         if out.iter().any(|d| d.name == name) {
-            diag.error(&child(&at, "name"), format!("\"{name}\" is declared twice"));
+            diag.error(child(&at, "name"), format!("\"{name}\" is declared twice"));
             continue;
         }
         let kind = item.get("type").and_then(Node::as_str).map(str::to_string);
@@ -174,19 +174,19 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
             let hint = did_you_mean(k, TYPES.iter().copied())
                 .map(|s| format!("; did you mean \"{s}\"?"))
                 .unwrap_or_default();
-            diag.error(&child(&at, "type"), format!("unknown type \"{k}\"{hint}"));
+            diag.error(child(&at, "type"), format!("unknown type \"{k}\"{hint}"));
         }
         let flag = |key: &str, diag: &mut Diag| match item.get(key).and_then(Node::resolve) {
             None | Some(Resolved::Null) => false,
             Some(Resolved::Bool(b)) => b,
             _ => {
-                diag.error(&child(&at, key), format!("{key} must be true or false"));
+                diag.error(child(&at, key), format!("{key} must be true or false"));
                 false
             }
         };
         if item.get("toInit").is_some_and(|n| !n.is_null()) {
             diag.error(
-                &child(&at, "toInit"),
+                child(&at, "toInit"),
                 "toInit (an input turned into an init container) is not supported yet",
             );
         }
@@ -346,12 +346,12 @@ pub fn resolve(
                         continue;
                     }
                     if v.get("ref").is_some_and(|n| !n.is_null()) {
-                        diag.error(&child(&at, "ref"), "param refs (ops.*, runs.*, dag.*) need Polyaxon's control plane; give a value");
+                        diag.error(child(&at, "ref"), "param refs (ops.*, runs.*, dag.*) need Polyaxon's control plane; give a value");
                         continue;
                     }
                     if v.get("toInit").is_some_and(|n| !n.is_null()) {
                         diag.error(
-                            &child(&at, "toInit"),
+                            child(&at, "toInit"),
                             "toInit (a param turned into an init container) is not supported yet",
                         );
                     }

@@ -2,12 +2,14 @@
 //! Job builder needs, as strictly as Polyaxon does (unknown sections and
 //! fields are errors) and with every feature not built yet reported by name.
 
+use std::borrow::Cow;
+
 use super::compose::{self, Strategy};
 use super::diag::{Diag, child, index};
 use super::init;
 use super::k8s::{self, Kind};
 use super::params;
-use super::template::Templates;
+use super::template::{self, Templates};
 use super::validate;
 use crate::results::did_you_mean;
 use crate::yaml::{Node, Resolved, Value};
@@ -258,7 +260,7 @@ pub fn read(spec: &Node, path: &str, sources: &Sources<'_>, diag: &mut Diag) -> 
             (Some(c), []) if c.as_map().is_some() => (c.clone(), child(path, "component")),
             (Some(_), []) => {
                 diag.error(
-                    &child(path, "component"),
+                    child(path, "component"),
                     "component must be a Polyaxon component (a mapping)",
                 );
                 return None;
@@ -279,7 +281,7 @@ pub fn read(spec: &Node, path: &str, sources: &Sources<'_>, diag: &mut Diag) -> 
             }
             (None, [r]) => {
                 diag.error(
-                    &child(path, r),
+                    child(path, r),
                     format!("{r} needs Polyaxon's control plane; use hubRef or pathRef to a PolyaxonComponent, or an inline component"),
                 );
                 return None;
@@ -330,7 +332,7 @@ fn file_kind(spec: &Node, path: &str, diag: &mut Diag) -> Option<String> {
             Some(k @ ("component" | "operation")) => Some(k.to_string()),
             _ => {
                 diag.error(
-                    &child(path, "kind"),
+                    child(path, "kind"),
                     format!(
                         "kind must be component or operation, found {}",
                         k.scalar_text().unwrap_or("a collection")
@@ -419,33 +421,56 @@ fn compose_and_read(
         diag,
     );
     let templates = Templates::new(&resolution.context);
-    let render = |file: &Node, at: &str, skip: &[&str], diag: &mut Diag| -> Node {
+    // A file without templates (most) is read where it is, not copied.
+    fn rendered<'a>(
+        templates: &Templates,
+        file: &'a Node,
+        at: &str,
+        skip: &[&str],
+        diag: &mut Diag,
+    ) -> Cow<'a, Node> {
+        let templated = |k: &Node, v: &Node| {
+            !skip.contains(&k.scalar_text().unwrap_or_default()) && template::holds_template(v)
+        };
+        if !file
+            .as_map()
+            .is_some_and(|entries| entries.iter().any(|(k, v)| templated(k, v)))
+        {
+            return Cow::Borrowed(file);
+        }
         let mut out = file.clone();
         if let Some(entries) = out.as_map_mut() {
             for (k, v) in entries.iter_mut() {
-                let key = k.scalar_text().unwrap_or_default().to_string();
-                if !skip.contains(&key.as_str()) {
-                    templates.render_tree(v, &child(at, &key), diag);
+                if templated(k, v) {
+                    let key = k.scalar_text().unwrap_or_default();
+                    templates.render_tree(v, &child(at, key), diag);
                 }
             }
         }
-        out
-    };
-    let component = render(component, component_path, &["inputs", "outputs"], diag);
+        Cow::Owned(out)
+    }
+    let component = rendered(
+        &templates,
+        component,
+        component_path,
+        &["inputs", "outputs"],
+        diag,
+    );
     let mut compiled = Node::map();
     for key in ["name", "termination", "plugins", "schedule", "namespace"] {
         if let Some(v) = component.get(key).filter(|n| !n.is_null()) {
             compiled.set(key, v.clone());
         }
     }
-    let mut checked_layers: Vec<(Node, String)> = Vec::new();
-    let with_shortcuts = |layer: &Node, patch: &Option<Node>| {
-        let mut layer = layer.clone();
+    let mut checked_layers: Vec<(Cow<'_, Node>, String)> = Vec::new();
+    // A layer is checked with its shortcuts (top-level container, …) as
+    // part of it.
+    fn with_shortcuts(mut layer: Cow<'_, Node>, patch: Option<Node>) -> Cow<'_, Node> {
         if let Some(p) = patch {
-            layer.set("shortcuts", p.clone());
+            layer.to_mut().set("shortcuts", p);
         }
         layer
-    };
+    }
     let mut run = component
         .get("run")
         .filter(|n| !n.is_null())
@@ -456,12 +481,13 @@ fn compose_and_read(
         compose::patch_run(&mut run, patch, Strategy::PostMerge);
     }
     checked_layers.push((
-        with_shortcuts(&component, &component_shortcuts),
+        with_shortcuts(Cow::Borrowed(&*component), component_shortcuts),
         component_path.to_string(),
     ));
     let mut preset_names: Vec<(String, String)> = preset_list(&component, component_path, diag);
     if kind == "operation" {
-        let op = render(
+        let op = rendered(
+            &templates,
             spec,
             path,
             &["component", "params", "inputs", "outputs"],
@@ -473,19 +499,19 @@ fn compose_and_read(
         if let Some(patch) = &op_shortcuts {
             compose::patch_run(&mut run, patch, strategy);
         }
-        checked_layers.push((with_shortcuts(&op, &op_shortcuts), path.to_string()));
         if let Some(patch) = op.get("runPatch").filter(|n| !n.is_null()) {
             if patch.as_map().is_some() {
                 diag.check_fields(patch, JOB_FIELDS, "runPatch", &child(path, "runPatch"));
                 compose::patch_run(&mut run, patch, strategy);
             } else {
                 diag.error(
-                    &child(path, "runPatch"),
+                    child(path, "runPatch"),
                     "runPatch must be a mapping (a partial run)",
                 );
             }
         }
         preset_names.extend(preset_list(&op, path, diag));
+        checked_layers.push((with_shortcuts(op, op_shortcuts), path.to_string()));
     }
     for (name, at) in preset_names {
         let Some(preset) = sources
@@ -513,7 +539,7 @@ fn compose_and_read(
         };
         let preset_path = format!("{at} (preset {name})");
         check_sections(preset, &preset_path, "preset", diag);
-        let preset = render(preset, &preset_path, &[], diag);
+        let preset = rendered(&templates, preset, &preset_path, &[], diag);
         let strategy = Strategy::read(
             preset.get("patchStrategy"),
             &child(&preset_path, "patchStrategy"),
@@ -524,20 +550,17 @@ fn compose_and_read(
         if let Some(patch) = &preset_shortcuts {
             compose::patch_run(&mut run, patch, strategy);
         }
-        checked_layers.push((
-            with_shortcuts(&preset, &preset_shortcuts),
-            preset_path.clone(),
-        ));
         match preset.get("runPatch").filter(|n| !n.is_null()) {
             Some(patch) if patch.as_map().is_some() => {
                 compose::patch_run(&mut run, patch, strategy)
             }
             Some(_) => diag.error(
-                &child(&preset_path, "runPatch"),
+                child(&preset_path, "runPatch"),
                 "runPatch must be a mapping (a partial run)",
             ),
             None => {}
         }
+        checked_layers.push((with_shortcuts(preset, preset_shortcuts), preset_path));
     }
     // Polyaxon's `apply_shortcuts`: without a run section, a container
     // shortcut makes a job.
@@ -676,7 +699,7 @@ fn preset_list(file: &Node, path: &str, diag: &mut Diag) -> Vec<(String, String)
             .filter_map(|(i, n)| match n.as_str() {
                 Some(name) => Some((name.to_string(), index(&at, i))),
                 None => {
-                    diag.error(&index(&at, i), "a preset is named by a string");
+                    diag.error(index(&at, i), "a preset is named by a string");
                     None
                 }
             })
@@ -743,7 +766,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
         Some("cron") => {}
         Some(kind @ ("interval" | "datetime")) => {
             diag.error(
-                &child(path, "kind"),
+                child(path, "kind"),
                 format!(
                     "{kind} schedules have no Kubernetes equivalent; use kind: cron (a CronJob)"
                 ),
@@ -752,7 +775,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
         }
         other => {
             diag.error(
-                &child(path, "kind"),
+                child(path, "kind"),
                 format!(
                     "schedule kind {} is not one of cron, interval, datetime",
                     other.unwrap_or("(none)")
@@ -764,7 +787,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
     for key in ["startAt", "endAt", "maxRuns"] {
         if s.get(key).is_some_and(|n| !n.is_null()) {
             diag.error(
-                &child(path, key),
+                child(path, key),
                 format!("{key} has no CronJob equivalent; remove it (suspend or delete the CronJob instead)"),
             );
         }
@@ -780,7 +803,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
     );
     if !(macro_ok || fields == 5) {
         diag.error(
-            &child(path, "cron"),
+            child(path, "cron"),
             format!("\"{cron}\" is not a cron schedule of 5 fields (minute hour day month weekday) or @hourly/@daily/…"),
         );
         return None;
@@ -790,7 +813,7 @@ fn read_schedule(s: &Node, path: &str, diag: &mut Diag) -> Option<Schedule> {
         Some(Resolved::Bool(b)) => b,
         _ => {
             diag.error(
-                &child(path, "dependsOnPast"),
+                child(path, "dependsOnPast"),
                 "dependsOnPast must be true or false",
             );
             false
@@ -815,7 +838,7 @@ fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag
                 job.name = Some(name.to_string());
             }
             _ => diag.error(
-                &child(path, "name"),
+                child(path, "name"),
                 "name must match ^[-a-zA-Z0-9_]+$ (Polyaxon's rule)",
             ),
         }
@@ -824,7 +847,7 @@ fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag
         match value.as_str() {
             Some(ns) if validate::dns_label(ns).is_ok() => job.namespace = Some(ns.to_string()),
             _ => diag.error(
-                &child(path, "namespace"),
+                child(path, "namespace"),
                 "namespace must be a DNS-1123 label",
             ),
         }
@@ -849,7 +872,7 @@ fn read_compiled(compiled: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag
         && job.restart_policy.as_deref() == Some("OnFailure")
     {
         diag.error(
-            &child(path, "termination.podFailurePolicy"),
+            child(path, "termination.podFailurePolicy"),
             "a podFailurePolicy needs restartPolicy Never (Kubernetes rule); remove environment.restartPolicy: OnFailure",
         );
     }
@@ -1003,7 +1026,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
                 Some(name) => Some((name.to_string(), child(&at, "connection"))),
                 None => {
                     diag.error(
-                        &child(&at, "connection"),
+                        child(&at, "connection"),
                         "expected a connection name (string)",
                     );
                     continue;
@@ -1018,7 +1041,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
                 }
                 _ => {
                     diag.error(
-                        &child(&at, "path"),
+                        child(&at, "path"),
                         "init.path must be an absolute path without '..'",
                     );
                     continue;
@@ -1031,7 +1054,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             [handler @ ("git" | "file" | "dockerfile")] => {
                 if item.get("container").is_some_and(|n| !n.is_null()) {
                     diag.error(
-                        &child(&at, "container"),
+                        child(&at, "container"),
                         format!("a {handler} init entry takes no container"),
                     );
                 }
@@ -1047,14 +1070,14 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             }
             [handler @ ("artifacts" | "paths")] => {
                 diag.error(
-                    &child(&at, handler),
+                    child(&at, handler),
                     format!("init handler \"{handler}\" copies from Polyaxon's artifacts store, which is not supported yet; mount the volume or use an init container"),
                 );
                 continue;
             }
             [handler] => {
                 diag.error(
-                    &child(&at, handler),
+                    child(&at, handler),
                     format!("init handler \"{handler}\" needs the Polyaxon control plane and is not supported"),
                 );
                 continue;
@@ -1065,7 +1088,7 @@ fn read_init(init: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             }
         }
         if dir.is_some() {
-            diag.error(&child(&at, "path"), "init.path applies to the git, file and dockerfile handlers, not to an init container");
+            diag.error(child(&at, "path"), "init.path applies to the git, file and dockerfile handlers, not to an init container");
         }
         match item.get("container").filter(|n| !n.is_null()) {
             Some(container) => {
@@ -1147,7 +1170,7 @@ pub fn apply_handlers(job: &mut JobSpec, sources: &Sources<'_>, git_image: &str,
                 Some(c) if c.kind == "git" => init::git(&h, dir, diag),
                 Some(c) => {
                     diag.error(
-                        &child(&handler.path, "connection"),
+                        child(&handler.path, "connection"),
                         format!(
                             "an init entry with only a {} connection is a store download, which is not supported yet; mount the data or add a container",
                             c.kind
@@ -1296,7 +1319,7 @@ fn read_environment(env: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) 
                         let misplaced = !k8s::has_field(Kind::PodSecurityContext, k) && is_container_only_security_field(k);
                         if misplaced {
                             diag.error(
-                                &child(&at, k),
+                                child(&at, k),
                                 format!("\"{k}\" is a container securityContext field, not a pod one; move it to run.container.securityContext"),
                             );
                         }
@@ -1411,7 +1434,7 @@ fn read_termination(t: &Node, path: &str, out: &mut Termination, diag: &mut Diag
     if let Some(n) = number("timeout", diag) {
         if n == 0 {
             diag.warning(
-                &child(path, "timeout"),
+                child(path, "timeout"),
                 "timeout 0 becomes activeDeadlineSeconds 0, which stops the Job as soon as it starts",
             );
         }
@@ -1423,7 +1446,7 @@ fn read_termination(t: &Node, path: &str, out: &mut Termination, diag: &mut Diag
     for key in ["culling", "probe"] {
         if t.get(key).is_some_and(|n| !n.is_null()) {
             diag.error(
-                &child(path, key),
+                child(path, key),
                 format!("termination.{key} is enforced by Polyaxon's operator; a plain Job cannot express it"),
             );
         }
@@ -1450,11 +1473,11 @@ fn read_plugins(p: &Node, path: &str, job: &mut JobSpec, diag: &mut Diag) {
             match value.resolve() {
                 Some(Resolved::Bool(b)) => job.shm = b,
                 Some(Resolved::Null) => {}
-                _ => diag.error(&child(path, key), "plugins.shm must be true or false"),
+                _ => diag.error(child(path, key), "plugins.shm must be true or false"),
             }
         } else if PLUGIN_FIELDS.contains(&key) && !value.is_null() {
             diag.info(
-                &child(path, key),
+                child(path, key),
                 format!("plugins.{key} is Polyaxon platform plumbing; ignored"),
             );
         }

@@ -5,7 +5,7 @@
 use minijinja::value::{Value as JValue, ValueKind};
 use minijinja::{Environment, UndefinedBehavior};
 
-use super::diag::{Diag, child, index};
+use super::diag::{At, Diag};
 use crate::yaml::{Node, Style, Value};
 
 /// A rendered field is a scalar: the same bound as `--max-scalar-bytes`' default.
@@ -16,6 +16,15 @@ const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
 
 pub fn has_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
+}
+
+/// Does any value in this tree hold a template? (Keys are never rendered.)
+pub fn holds_template(node: &Node) -> bool {
+    match &node.value {
+        Value::Scalar(scalar) => has_template(&scalar.text),
+        Value::Seq(items, _) => items.iter().any(holds_template),
+        Value::Map(entries, _) => entries.iter().any(|(_, v)| holds_template(v)),
+    }
 }
 
 pub struct Templates {
@@ -49,6 +58,10 @@ impl Templates {
 
     /// Renders every templated string under `node`, in place.
     pub fn render_tree(&self, node: &mut Node, path: &str, diag: &mut Diag) {
+        self.render_at(node, At::Root(path), diag);
+    }
+
+    fn render_at(&self, node: &mut Node, path: At<'_>, diag: &mut Diag) {
         match &mut node.value {
             Value::Scalar(scalar) if has_template(&scalar.text) => {
                 match self.render_scalar(&scalar.text) {
@@ -70,13 +83,13 @@ impl Templates {
             Value::Scalar(_) => {}
             Value::Seq(items, _) => {
                 for (i, item) in items.iter_mut().enumerate() {
-                    self.render_tree(item, &index(path, i), diag);
+                    self.render_at(item, At::Index(&path, i), diag);
                 }
             }
             Value::Map(entries, _) => {
                 for (k, v) in entries.iter_mut() {
-                    let key = k.scalar_text().unwrap_or_default().to_string();
-                    if matches!(key.as_str(), "command" | "args")
+                    let key = k.scalar_text().unwrap_or_default();
+                    if matches!(key, "command" | "args")
                         && let Value::Seq(items, _) = &mut v.value
                     {
                         // As Polyaxon: an argument that renders to nothing (a
@@ -85,9 +98,9 @@ impl Templates {
                             .iter()
                             .map(|i| i.scalar_text().is_some_and(has_template))
                             .collect();
-                        let at = child(path, &key);
+                        let at = At::Key(&path, key);
                         for (i, item) in items.iter_mut().enumerate() {
-                            self.render_tree(item, &index(&at, i), diag);
+                            self.render_at(item, At::Index(&at, i), diag);
                         }
                         let mut keep = templated
                             .iter()
@@ -98,7 +111,7 @@ impl Templates {
                         items.retain(|_| flags.next().unwrap_or(true));
                         continue;
                     }
-                    self.render_tree(v, &child(path, &key), diag);
+                    self.render_at(v, At::Key(&path, key), diag);
                 }
             }
         }

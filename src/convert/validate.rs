@@ -100,7 +100,7 @@ pub fn labels(entries: &[(Node, Node)], path: &str, diag: &mut Diag) {
         if let Some(value) = v.scalar_text()
             && let Err(e) = label_value(value)
         {
-            diag.error(&child(path, key), format!("\"{value}\": {e}"));
+            diag.error(child(path, key), format!("\"{value}\": {e}"));
         }
     }
 }
@@ -145,11 +145,11 @@ pub fn pod_references(job: &JobSpec, diag: &mut Diag) {
         match volume.get("name").and_then(Node::as_str) {
             Some(name) => {
                 if let Err(e) = dns_label(name) {
-                    diag.error(&child(&at, "name"), format!("volume name \"{name}\" {e}"));
+                    diag.error(child(&at, "name"), format!("volume name \"{name}\" {e}"));
                 }
                 if volume_names.contains(&name) {
                     diag.error(
-                        &child(&at, "name"),
+                        child(&at, "name"),
                         format!("two volumes are named \"{name}\""),
                     );
                 }
@@ -186,12 +186,12 @@ pub fn pod_references(job: &JobSpec, diag: &mut Diag) {
         if let Some(name) = container.get("name").and_then(Node::as_str) {
             if let Err(e) = dns_label(name) {
                 diag.error(
-                    &child(path, "name"),
+                    child(path, "name"),
                     format!("container name \"{name}\" {e}"),
                 );
             } else if container_names.contains(&name) {
                 diag.error(
-                    &child(path, "name"),
+                    child(path, "name"),
                     format!("two containers are named \"{name}\""),
                 );
             }
@@ -274,7 +274,7 @@ fn key_to_paths(items: Option<&Node>, path: &str, diag: &mut Diag) {
             && let Err(e) = config_key(key)
         {
             diag.error(
-                &child(&at, "key"),
+                child(&at, "key"),
                 format!("\"{key}\" is not a valid key: {e}"),
             );
         }
@@ -282,7 +282,7 @@ fn key_to_paths(items: Option<&Node>, path: &str, diag: &mut Diag) {
             && (p.is_empty() || p.starts_with('/') || p.split('/').any(|s| s == ".."))
         {
             diag.error(
-                &child(&at, "path"),
+                child(&at, "path"),
                 format!("path \"{p}\" must be relative and must not contain '..'"),
             );
         }
@@ -316,19 +316,19 @@ fn check_container(
                 format!("declared: {}", volume_names.join(", "))
             };
             diag.error(
-                &child(&at, "name"),
+                child(&at, "name"),
                 format!("no volume named \"{name}\" in run.volumes ({known})"),
             );
         }
         if let Some(mount_path) = mount.get("mountPath").and_then(Node::as_str) {
             if !mount_path.starts_with('/') {
                 diag.error(
-                    &child(&at, "mountPath"),
+                    child(&at, "mountPath"),
                     format!("mountPath \"{mount_path}\" must be an absolute path"),
                 );
             } else if mount_paths.contains(&mount_path) {
                 diag.error(
-                    &child(&at, "mountPath"),
+                    child(&at, "mountPath"),
                     format!("two volumes are mounted at \"{mount_path}\""),
                 );
             }
@@ -342,14 +342,14 @@ fn check_container(
         if let Some(sub) = mount.get("subPath").and_then(Node::as_str) {
             if sub.starts_with('/') || sub.split('/').any(|p| p == "..") {
                 diag.error(
-                    &child(&at, "subPath"),
+                    child(&at, "subPath"),
                     format!("subPath \"{sub}\" must be relative and must not contain '..'"),
                 );
             } else if let Some(kind) =
                 volume.and_then(|v| ["secret"].into_iter().find(|k| v.get(k).is_some()))
             {
                 diag.info(
-                    &child(&at, "subPath"),
+                    child(&at, "subPath"),
                     format!("volumeMounts[{i}] mounts a {kind} with subPath; the file will not be updated if the {kind} changes"),
                 );
             }
@@ -358,7 +358,7 @@ fn check_container(
             && let Some(kind) = volume.and_then(read_only_source)
         {
             diag.warning(
-                &child(&at, "readOnly"),
+                child(&at, "readOnly"),
                 format!("{kind} volumes are always mounted read-only by the kubelet; readOnly: false has no effect"),
             );
         }
@@ -389,7 +389,7 @@ fn check_container(
                 && let Err(e) = config_key(key)
             {
                 diag.error(
-                    &child(&at, &format!("valueFrom.{selector}.key")),
+                    child(&at, &format!("valueFrom.{selector}.key")),
                     format!("\"{key}\" is not a valid key: {e}"),
                 );
             }

@@ -235,6 +235,19 @@ impl Node {
     /// kubectl, kustomize and PyYAML do when they read the document: keys
     /// already present win, and the `<<` entry goes away. Used on the parts we
     /// interpret, so a merged field cannot escape our checks.
+    /// Does any mapping in this tree hold a merge key (`<<`)?
+    pub fn has_merge_keys(&self) -> bool {
+        match &self.value {
+            Value::Scalar(_) => false,
+            Value::Seq(items, _) => items.iter().any(Node::has_merge_keys),
+            Value::Map(entries, _) => entries.iter().any(|(k, v)| {
+                k.as_scalar()
+                    .is_some_and(|s| s.text == "<<" && s.style == Style::Plain)
+                    || v.has_merge_keys()
+            }),
+        }
+    }
+
     pub fn expand_merge_keys(&mut self) {
         match &mut self.value {
             Value::Scalar(_) => {}
