@@ -105,7 +105,8 @@ impl YamlError {
 
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        /// Where its items start in the shared `children` stack.
+        base: usize,
         anchor: usize,
         tag: Option<String>,
         line: usize,
@@ -114,7 +115,8 @@ enum Frame {
         sources: Vec<Option<Verbatim>>,
     },
     Map {
-        entries: Vec<(Node, Node)>,
+        /// Where its entries start in the shared `pairs` stack.
+        base: usize,
         pending_key: Option<Node>,
         /// The keys so far, once the mapping is large (duplicate checks stay linear).
         seen: Option<std::collections::HashSet<String>>,
@@ -151,6 +153,7 @@ pub fn parse_stream_pruning(
     let mut parser = Parser::new_from_str_with_options(text, options);
     let mut documents = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
+    let mut open = Open::default();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut alias_nodes = 0usize;
     let mut root: Option<Node> = None;
@@ -291,7 +294,7 @@ pub fn parse_stream_pruning(
             Event::SequenceStart(style, anchor, tag) => {
                 check_depth(&stack, limits, &span)?;
                 stack.push(Frame::Seq {
-                    items: Vec::new(),
+                    base: open.children.len(),
                     anchor,
                     tag: tag.map(|t| tag_text(&t)),
                     line,
@@ -303,7 +306,7 @@ pub fn parse_stream_pruning(
             Event::MappingStart(style, anchor, tag) => {
                 check_depth(&stack, limits, &span)?;
                 stack.push(Frame::Map {
-                    entries: Vec::new(),
+                    base: open.pairs.len(),
                     pending_key: None,
                     seen: None,
                     anchor,
@@ -317,13 +320,15 @@ pub fn parse_stream_pruning(
             }
             Event::SequenceEnd => match stack.pop() {
                 Some(Frame::Seq {
-                    items,
+                    base,
                     anchor,
                     tag,
                     line,
                     flow,
                     mut sources,
                 }) => {
+                    // One allocation of the exact size, no growth on the way.
+                    let items: Vec<Node> = open.children.drain(base..).collect();
                     if let [
                         Frame::Map {
                             pending_key: Some(key),
@@ -347,7 +352,7 @@ pub fn parse_stream_pruning(
             },
             Event::MappingEnd => match stack.pop() {
                 Some(Frame::Map {
-                    entries,
+                    base,
                     anchor,
                     tag,
                     line,
@@ -356,6 +361,7 @@ pub fn parse_stream_pruning(
                     specials: specials_before,
                     ..
                 }) => {
+                    let entries: Vec<(Node, Node)> = open.pairs.drain(base..).collect();
                     let mut node = Node::new(Value::Map(entries, tag))
                         .with_line(line)
                         .with_flow(flow);
@@ -365,6 +371,7 @@ pub fn parse_stream_pruning(
                             start..content_end,
                             &mut node,
                             &mut stack,
+                            open.children.len(),
                             &mut copyable,
                             prune,
                         );
@@ -379,7 +386,7 @@ pub fn parse_stream_pruning(
             if anchor != 0 {
                 anchors.insert(anchor, node.clone());
             }
-            attach(&mut stack, &mut root, node, &span)?;
+            attach(&mut stack, &mut open, &mut root, node, &span)?;
         }
     }
     Ok(documents)
@@ -395,6 +402,7 @@ fn record_verbatim(
     content: Range<usize>,
     node: &mut Node,
     stack: &mut [Frame],
+    children: usize,
     copyable: &mut Copyable,
     prune: &mut dyn FnMut(&Node, Place) -> bool,
 ) {
@@ -422,14 +430,14 @@ fn record_verbatim(
         [
             Frame::Map { .. },
             Frame::Seq {
-                items,
+                base,
                 flow: false,
                 sources,
                 ..
             },
         ] if start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2) => {
             let pruned = offer(node, Place::SeqEntry);
-            sources.resize(items.len(), None);
+            sources.resize(children - *base, None);
             sources.push(Some(Verbatim {
                 range,
                 place: Place::SeqEntry,
@@ -471,17 +479,27 @@ fn check_depth(stack: &[Frame], limits: &Limits, span: &Span) -> Result<(), Yaml
     Ok(())
 }
 
+/// Children of the open collections, kept on two shared stacks (one for
+/// sequence items, one for mapping entries) and moved into a vector of the
+/// exact size when their collection ends.
+#[derive(Default)]
+struct Open {
+    children: Vec<Node>,
+    pairs: Vec<(Node, Node)>,
+}
+
 fn attach(
     stack: &mut [Frame],
+    open: &mut Open,
     root: &mut Option<Node>,
     node: Node,
     span: &Span,
 ) -> Result<(), YamlError> {
     match stack.last_mut() {
         None => *root = Some(node),
-        Some(Frame::Seq { items, .. }) => items.push(node),
+        Some(Frame::Seq { .. }) => open.children.push(node),
         Some(Frame::Map {
-            entries,
+            base,
             pending_key,
             seen,
             ..
@@ -493,6 +511,7 @@ fn attach(
                         "a mapping key must be a scalar (Kubernetes objects are JSON)",
                     ));
                 };
+                let entries = &open.pairs[*base..];
                 const SMALL: usize = 32;
                 if seen.is_none() && entries.len() >= SMALL {
                     *seen = Some(
@@ -516,7 +535,7 @@ fn attach(
                 }
                 *pending_key = Some(node);
             }
-            Some(key) => entries.push((key, node)),
+            Some(key) => open.pairs.push((key, node)),
         },
     }
     Ok(())
