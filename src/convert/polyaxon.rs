@@ -574,13 +574,30 @@ fn compose_and_read(
     // Each layer is checked where it was written, so findings point at the
     // author's line; the composed result is read after, and reports only
     // what the layers did not (problems that composing made).
-    let mut layers = Diag::default();
-    for (layer, at) in &checked_layers {
-        check_layer(layer, at, &mut layers);
-    }
     let mut composed = Diag::default();
     let mut job = JobSpec::default();
     read_compiled(&compiled, component_path, &mut job, &mut composed);
+    let mut layers = Diag::default();
+    for (layer, at) in &checked_layers {
+        // A run that composing left as it was (the usual case) was just read
+        // whole: its findings, at the same paths, stand for this layer's.
+        if layer
+            .get("run")
+            .is_some_and(|run| Some(run) == compiled.get("run"))
+        {
+            let run_path = child(at, "run");
+            layers.findings.extend(
+                composed
+                    .findings
+                    .iter()
+                    .filter(|f| f.field.as_deref().is_some_and(|p| within(p, &run_path)))
+                    .cloned(),
+            );
+            check_layer(layer, at, false, &mut layers);
+        } else {
+            check_layer(layer, at, true, &mut layers);
+        }
+    }
     diag.findings.extend(layers.findings.iter().cloned());
     for finding in composed.findings {
         if !layers
@@ -659,9 +676,18 @@ fn context_volume(job: &mut JobSpec, diag: &mut Diag) {
 pub const CONTEXT_VOLUME: &str = "plx-context";
 
 /// Checks one layer on its own: its run (partial), termination and plugins.
-fn check_layer(layer: &Node, path: &str, diag: &mut Diag) {
+/// Is `path` the field `parent` or one inside it?
+fn within(path: &str, parent: &str) -> bool {
+    path.strip_prefix(parent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+fn check_layer(layer: &Node, path: &str, check_run: bool, diag: &mut Diag) {
     let mut scratch = JobSpec::default();
-    if let Some(run) = layer.get("run").filter(|n| n.as_map().is_some()) {
+    if let Some(run) = layer
+        .get("run")
+        .filter(|n| check_run && n.as_map().is_some())
+    {
         read_run(run, &child(path, "run"), &mut scratch, diag, true);
     }
     if let Some(patch) = layer.get("runPatch").filter(|n| n.as_map().is_some()) {
