@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::convert::{Item, Origin};
 use crate::results::{FileRef, Finding};
-use crate::yaml::{self, Copyable, Limits, Node, Place, Verbatim};
+use std::ops::Range;
+
+use crate::yaml::{self, Copyable, Limits, Node, Offered, Verbatim};
 
 /// How the items arrived, so the output can answer in kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,24 +61,39 @@ pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
 /// Reads what the KRM orchestrators (or a pipe) send, pruning the trees of
 /// objects that only pass through when `answer` writes them from their text.
 pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input, Vec<Finding>> {
-    let mut prune = |node: &Node, place: Place| {
-        let keeps_place = match answer {
-            Answer::Whole => false,
-            Answer::InKind => true,
-            Answer::Stream => place == Place::Document,
+    let is_list_kind =
+        |kind: Option<&Node>| matches!(kind.and_then(Node::as_str), Some("ResourceList" | "List"));
+    let mut prune = |node: &Node, offered: Offered<'_>| {
+        let keeps_place = match (answer, offered) {
+            (Answer::Whole, _) => false,
+            (_, Offered::Root) => true,
+            // A list's items are written as its items only when the list is
+            // the envelope: it says so before its items (kpt and kustomize
+            // write `kind` first). Should it turn out not to be the envelope,
+            // it is read again, whole, below.
+            (Answer::InKind, Offered::Entry { key, siblings }) => {
+                key == "items"
+                    && is_list_kind(
+                        siblings
+                            .iter()
+                            .find(|(k, _)| k.scalar_text() == Some("kind"))
+                            .map(|(_, v)| v),
+                    )
+            }
+            (Answer::Stream, Offered::Entry { .. }) => false,
         };
         keeps_place && crate::convert::passes_through(node)
     };
     let docs = yaml::parse_stream_pruning(text, limits, &mut prune)
         .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
-    let roots: Vec<(usize, Node, Copyable)> = docs
+    let roots: Vec<(usize, Node, Copyable, Range<usize>)> = docs
         .into_iter()
         .enumerate()
         .filter_map(|(i, d)| {
-            let copyable = d.copyable;
+            let (copyable, source) = (d.copyable, d.source);
             d.root
                 .filter(|r| !r.is_null())
-                .map(|r| (i + 1, r, copyable))
+                .map(|r| (i + 1, r, copyable, source))
         })
         .collect();
     if roots.is_empty() {
@@ -84,23 +101,34 @@ pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input
             "no input: expected a ResourceList (or a stream of Kubernetes objects) on stdin",
         )]);
     }
-    if let [(_, root, _)] = roots.as_slice()
-        && let Some(kind @ ("ResourceList" | "List")) = root.get("kind").and_then(Node::as_str)
+    if let [(_, root, _, _)] = roots.as_slice()
+        && is_list_kind(root.get("kind"))
         && (root.get("items").is_some() || root.get("functionConfig").is_some())
     {
-        let kind = kind.to_string();
+        let kind = root
+            .get("kind")
+            .and_then(Node::as_str)
+            .unwrap_or_default()
+            .to_string();
         let (root, verbatim) = roots
             .into_iter()
             .next()
-            .map(|(_, r, v)| (r, v))
+            .map(|(_, r, v, _)| (r, v))
             .unwrap_or_default();
         return read_resource_list(root, &kind, verbatim.entries_of("items").unwrap_or(&[]));
     }
     let mut findings = Vec::new();
     let mut items = Vec::new();
-    for (document, root, verbatim) in roots {
+    for (document, root, copyable, source) in roots {
+        // A list that is an item of a stream, not the envelope: its items
+        // were pruned while it looked like one.
+        let (root, copyable) = if copyable.pruned_entries {
+            (read_whole(text, source, limits)?, Copyable::default())
+        } else {
+            (root, copyable)
+        };
         if root.as_map().is_some() {
-            items.push(Item::new(root).with_verbatim(verbatim.root));
+            items.push(Item::new(root).with_verbatim(copyable.root));
         } else {
             findings.push(Finding::error(format!(
                 "document {document} of the input is not a Kubernetes object (a mapping)"
@@ -116,6 +144,18 @@ pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input
     } else {
         Err(findings)
     }
+}
+
+/// The root of the document at `source`, read again with nothing pruned.
+fn read_whole(text: &str, source: Range<usize>, limits: &Limits) -> Result<Node, Vec<Finding>> {
+    text.get(source)
+        .and_then(|doc| yaml::parse_stream(doc, limits).ok())
+        .and_then(|docs| docs.into_iter().find_map(|d| d.root))
+        .ok_or_else(|| {
+            vec![Finding::error(
+                "internal error: a document of the input did not read the same twice",
+            )]
+        })
 }
 
 /// Takes the list apart, moving its items out (no copy of the tree).
@@ -388,6 +428,34 @@ mod tests {
         let docs = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n";
         let stream = read_krm_for(docs, &l, Answer::Stream).expect("reads");
         assert_eq!(fields(&stream), vec![(false, true)]);
+    }
+
+    #[test]
+    fn a_list_that_turns_out_to_be_an_item_is_read_whole() {
+        // Pruned while it looked like the envelope; a second document makes
+        // it one item of a stream, written from its tree (it holds an alias).
+        let text = "kind: List\napiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: s\n  stringData: {a: b}\nx: &x 1\ny: *x\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        let input = read_krm_for(text, &Limits::default(), Answer::InKind).expect("reads");
+        assert_eq!(input.envelope, Envelope::Stream);
+        let list = &input.items[0];
+        assert!(list.verbatim.is_none());
+        assert_eq!(
+            list.node
+                .get("items")
+                .and_then(|i| i.as_seq()?.first()?.get_path(&["stringData", "a"]))
+                .and_then(Node::as_str),
+            Some("b")
+        );
+        // Items of a mapping that is not a list (no `kind: List` before
+        // them) are never pruned.
+        let text = "items:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: s\n  stringData: {a: b}\n";
+        let input = read_krm_for(text, &Limits::default(), Answer::InKind).expect("reads");
+        assert!(
+            input.items[0]
+                .node
+                .get("items")
+                .is_some_and(|i| { i.as_seq().is_some_and(|s| s[0].get("stringData").is_some()) })
+        );
     }
 
     #[test]

@@ -422,6 +422,10 @@ fn fuzz_corpus_and_regressions_never_crash() {
             failures.push(format!("{name} (KRM mode): exit 0 with empty output"));
         } else if k.code == Some(1) && k.stderr.is_empty() {
             failures.push(format!("{name} (KRM mode): exit 1 without a message"));
+        } else if k.code == Some(0) && passing_through(&input) != passing_through(&k.stdout) {
+            failures.push(format!(
+                "{name} (KRM mode): an item that passes through changed"
+            ));
         }
         let r = render(input);
         if r.timed_out || !matches!(r.code, Some(0 | 1)) {
@@ -437,6 +441,28 @@ fn fuzz_corpus_and_regressions_never_crash() {
         files.len(),
         failures.join("\n\n")
     );
+}
+
+/// The items that only pass through, as JSON values in order.
+fn passing_through(bytes: &[u8]) -> Option<Vec<serde_json::Value>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let input = polyaxon_krm::read::read_krm(text, &polyaxon_krm::yaml::Limits::default()).ok()?;
+    Some(
+        input
+            .items
+            .iter()
+            // Objects we make (`output.mode: replace` puts a Job in its
+            // source's place) are not the user's.
+            .filter(|i| {
+                polyaxon_krm::convert::passes_through(&i.node)
+                    && i.node
+                        .get_path(&["metadata", "labels", "app.kubernetes.io/managed-by"])
+                        .and_then(polyaxon_krm::yaml::Node::scalar_text)
+                        != Some("polyaxon-krm")
+            })
+            .map(|i| polyaxon_krm::yaml::to_json(&i.node))
+            .collect(),
+    )
 }
 
 fn regression(name: &str) -> Vec<u8> {

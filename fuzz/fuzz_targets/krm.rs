@@ -15,6 +15,14 @@ fuzz_target!(|data: &[u8]| {
     match first.code {
         0 => {
             assert!(!out.is_empty(), "exit 0 with empty output");
+            // What only passes through comes back equal in value, in order
+            // (copied from its text or written from its tree).
+            if let Ok(text) = std::str::from_utf8(data)
+                && let Some(before) = common::passing_through_json(text)
+            {
+                let after = common::passing_through_json(out).expect("the output reads back");
+                assert!(before == after, "an item that passes through changed");
+            }
             // f(f(x)) == f(x), byte for byte.
             let second = common::run(&["polyaxon-krm"], out.as_bytes());
             assert_eq!(

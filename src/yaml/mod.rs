@@ -12,7 +12,8 @@ pub use node::{
     yaml11_bool,
 };
 pub use parse::{
-    Copyable, Document, Limits, Place, Verbatim, YamlError, parse_stream, parse_stream_pruning,
+    Copyable, Document, Limits, Offered, Place, Verbatim, YamlError, parse_stream,
+    parse_stream_pruning,
 };
 
 /// Serializes documents as a `---`-separated stream.

@@ -53,6 +53,8 @@ pub struct Document {
 #[derive(Clone, Debug, Default)]
 pub struct Copyable {
     pub root: Option<Verbatim>,
+    /// Some entry was pruned: this document's tree is whole only if read again.
+    pub pruned_entries: bool,
     /// Per key of the root mapping whose value is a block sequence: one entry
     /// per item, `None` where the item cannot be copied.
     pub entries: Vec<(String, Vec<Option<Verbatim>>)>,
@@ -75,6 +77,19 @@ pub struct Verbatim {
     /// The caller's `prune` cut the node's tree down to what it reads: this
     /// text is then the only whole copy, and must be what is written.
     pub pruned: bool,
+}
+
+/// Where a node offered to `prune` sits.
+#[derive(Clone, Copy, Debug)]
+pub enum Offered<'a> {
+    /// A document's root.
+    Root,
+    /// An item of the block sequence under `key` of the root mapping, whose
+    /// entries read so far (those written before `key`) are `siblings`.
+    Entry {
+        key: &'a str,
+        siblings: &'a [(Node, Node)],
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +159,7 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
 pub fn parse_stream_pruning(
     text: &str,
     limits: &Limits,
-    prune: &mut dyn FnMut(&Node, Place) -> bool,
+    prune: &mut dyn FnMut(&Node, Offered<'_>) -> bool,
 ) -> Result<Vec<Document>, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
@@ -201,7 +216,9 @@ pub fn parse_stream_pruning(
             }
             _ => {}
         }
-        specials += match &event {
+        // Counted after the event is handled, so that a collection's own
+        // anchor or tag counts as inside it.
+        let event_specials = match &event {
             Event::Alias(_) => 1,
             Event::Scalar(_, _, anchor, tag)
             | Event::SequenceStart(_, anchor, tag)
@@ -371,7 +388,7 @@ pub fn parse_stream_pruning(
                             start..content_end,
                             &mut node,
                             &mut stack,
-                            open.children.len(),
+                            &open,
                             &mut copyable,
                             prune,
                         );
@@ -382,6 +399,7 @@ pub fn parse_stream_pruning(
             },
             _ => None,
         };
+        specials += event_specials;
         if let Some((node, anchor)) = finished {
             if anchor != 0 {
                 anchors.insert(anchor, node.clone());
@@ -402,13 +420,13 @@ fn record_verbatim(
     content: Range<usize>,
     node: &mut Node,
     stack: &mut [Frame],
-    children: usize,
+    open: &Open,
     copyable: &mut Copyable,
-    prune: &mut dyn FnMut(&Node, Place) -> bool,
+    prune: &mut dyn FnMut(&Node, Offered<'_>) -> bool,
 ) {
     let start = content.start;
-    let mut offer = |node: &mut Node, place: Place| {
-        let pruned = prune(node, place);
+    let mut offer = |node: &mut Node, offered: Offered<'_>| {
+        let pruned = prune(node, offered);
         if pruned {
             super::prune_to_identity(node);
         }
@@ -420,7 +438,7 @@ fn record_verbatim(
     let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
     match stack {
         [] if at_line_start(start) => {
-            let pruned = offer(node, Place::Document);
+            let pruned = offer(node, Offered::Root);
             copyable.root = Some(Verbatim {
                 range,
                 place: Place::Document,
@@ -428,7 +446,11 @@ fn record_verbatim(
             });
         }
         [
-            Frame::Map { .. },
+            Frame::Map {
+                base: root_base,
+                pending_key: Some(key),
+                ..
+            },
             Frame::Seq {
                 base,
                 flow: false,
@@ -436,8 +458,15 @@ fn record_verbatim(
                 ..
             },
         ] if start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2) => {
-            let pruned = offer(node, Place::SeqEntry);
-            sources.resize(children - *base, None);
+            let pruned = offer(
+                node,
+                Offered::Entry {
+                    key: key.scalar_text().unwrap_or_default(),
+                    siblings: open.pairs.get(*root_base..).unwrap_or_default(),
+                },
+            );
+            copyable.pruned_entries |= pruned;
+            sources.resize(open.children.len() - *base, None);
             sources.push(Some(Verbatim {
                 range,
                 place: Place::SeqEntry,
@@ -731,6 +760,10 @@ mod tests {
         assert_eq!(
             copied_items(text),
             vec![None, None, None, None, None, Some("f: 1\n")]
+        );
+        assert_eq!(
+            copied_items("items:\n- !!map\n  a: 1\n- &x\n  b: 1\n"),
+            vec![None, None]
         );
         assert_eq!(copied_items("items:\n  - a: 1\n"), vec![None]);
         assert_eq!(copied_items("items:\n- a: |+\n    x"), vec![None]);
