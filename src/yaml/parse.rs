@@ -205,6 +205,14 @@ pub fn parse_stream_pruning(
         // Where the last value read ends (a block collection ends where the
         // next token starts, which may be lines further on).
         match &event {
+            // An empty value (`key:`, `: value`, `-`) is read at its
+            // indicator: that character is its text.
+            Event::Scalar(..)
+                if span.start.byte_offset().is_some()
+                    && span.start.byte_offset() == span.end.byte_offset() =>
+            {
+                content_end = (span_end(&span, content_end) + 1).min(text.len())
+            }
             Event::Scalar(..) | Event::Alias(_) => content_end = span_end(&span, content_end),
             Event::SequenceEnd | Event::MappingEnd
                 if matches!(
@@ -385,7 +393,11 @@ pub fn parse_stream_pruning(
                     if plain_breaks && !flow && specials == specials_before {
                         record_verbatim(
                             text,
-                            start..content_end,
+                            Extent {
+                                start,
+                                content_end,
+                                next: span.start.byte_offset().unwrap_or(0),
+                            },
                             &mut node,
                             &mut stack,
                             &open,
@@ -415,16 +427,27 @@ pub fn parse_stream_pruning(
 /// or an item of a block sequence directly under the root mapping, and
 /// offers the node to `prune`. Comment lines after it belong to whatever
 /// follows.
+/// Where a block mapping's text lies: its first character, the end of its
+/// last value, and the start of the token after it.
+struct Extent {
+    start: usize,
+    content_end: usize,
+    next: usize,
+}
+
 fn record_verbatim(
     text: &str,
-    content: Range<usize>,
+    Extent {
+        start,
+        content_end,
+        next,
+    }: Extent,
     node: &mut Node,
     stack: &mut [Frame],
     open: &Open,
     copyable: &mut Copyable,
     prune: &mut dyn FnMut(&Node, Offered<'_>) -> bool,
 ) {
-    let start = content.start;
     let mut offer = |node: &mut Node, offered: Offered<'_>| {
         let pruned = prune(node, offered);
         if pruned {
@@ -432,9 +455,14 @@ fn record_verbatim(
         }
         pruned
     };
-    let Some(range) = block_text(text, start, content.end) else {
+    let Some(range) = block_text(text, start, content_end) else {
         return;
     };
+    // Whatever follows starts on a later line: a range reaching into that
+    // line would be a misreading of where the node ends.
+    if next < text.len() && range.end > next {
+        return;
+    }
     let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
     match stack {
         [] if at_line_start(start) => {
@@ -766,6 +794,15 @@ mod tests {
             vec![None, None]
         );
         assert_eq!(copied_items("items:\n  - a: 1\n"), vec![None]);
+        // Empty values end at their indicator's line, not before it.
+        assert_eq!(
+            copied_items("kind: List\nitems:\n- a: 1\n  b:\n- c: 1\n  ? d\n  :\n- e:\n  -\n"),
+            vec![
+                Some("a: 1\n  b:\n"),
+                Some("c: 1\n  ? d\n  :\n"),
+                Some("e:\n  -\n")
+            ]
+        );
         assert_eq!(copied_items("items:\n- a: |+\n    x"), vec![None]);
         assert_eq!(copied_items("items:\r\n- a: 1\r\n"), vec![None]);
     }
@@ -784,6 +821,11 @@ mod tests {
         };
         assert_eq!(root(0), Some("a: 1\n"));
         assert_eq!(root(1), Some("b: |\n  x\n"));
+        let text = "a: 1\n:\t\n";
+        let docs = parse(text);
+        assert!(
+            matches!(&docs[0].copyable.root, Some(Verbatim { range, .. }) if &text[range.clone()] == text)
+        );
     }
 
     #[test]
