@@ -146,6 +146,29 @@ pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input
     }
 }
 
+/// The user's objects in `text` that the function only passes through, as
+/// JSON values in order: what every successful run must give back equal (the
+/// invariant the property tests, the fuzz targets and the corpus test
+/// check). Objects we make are left out (`output.mode: replace` puts a Job
+/// in its source's place). None when `text` does not read.
+pub fn passing_through_values(text: &str) -> Option<Vec<serde_json::Value>> {
+    let input = read_krm(text, &Limits::default()).ok()?;
+    Some(
+        input
+            .items
+            .iter()
+            .filter(|i| {
+                crate::convert::passes_through(&i.node)
+                    && i.node
+                        .get_path(&["metadata", "labels", crate::convert::job::MANAGED_BY])
+                        .and_then(Node::scalar_text)
+                        != Some(crate::convert::job::TOOL)
+            })
+            .map(|i| yaml::to_json(&i.node))
+            .collect(),
+    )
+}
+
 /// The root of the document at `source`, read again with nothing pruned.
 fn read_whole(text: &str, source: Range<usize>, limits: &Limits) -> Result<Node, Vec<Finding>> {
     text.get(source)

@@ -443,26 +443,8 @@ fn fuzz_corpus_and_regressions_never_crash() {
     );
 }
 
-/// The items that only pass through, as JSON values in order.
 fn passing_through(bytes: &[u8]) -> Option<Vec<serde_json::Value>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let input = polyaxon_krm::read::read_krm(text, &polyaxon_krm::yaml::Limits::default()).ok()?;
-    Some(
-        input
-            .items
-            .iter()
-            // Objects we make (`output.mode: replace` puts a Job in its
-            // source's place) are not the user's.
-            .filter(|i| {
-                polyaxon_krm::convert::passes_through(&i.node)
-                    && i.node
-                        .get_path(&["metadata", "labels", "app.kubernetes.io/managed-by"])
-                        .and_then(polyaxon_krm::yaml::Node::scalar_text)
-                        != Some("polyaxon-krm")
-            })
-            .map(|i| polyaxon_krm::yaml::to_json(&i.node))
-            .collect(),
-    )
+    polyaxon_krm::read::passing_through_values(std::str::from_utf8(bytes).ok()?)
 }
 
 fn regression(name: &str) -> Vec<u8> {

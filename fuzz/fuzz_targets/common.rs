@@ -52,26 +52,3 @@ pub fn items_json(text: &str) -> Option<Vec<serde_json::Value>> {
     let input = polyaxon_krm::read::read_krm(text, &Limits::default()).ok()?;
     Some(input.items.iter().map(|i| yaml::to_json(&i.node)).collect())
 }
-
-/// The items that only pass through (see `convert::passes_through`), as JSON
-/// values in order: a successful run gives them back equal in value.
-#[allow(dead_code)] // used by the krm target only
-pub fn passing_through_json(text: &str) -> Option<Vec<serde_json::Value>> {
-    let input = polyaxon_krm::read::read_krm(text, &Limits::default()).ok()?;
-    Some(
-        input
-            .items
-            .iter()
-            // Objects we make (`output.mode: replace` puts a Job in its
-            // source's place) are not the user's.
-            .filter(|i| {
-                polyaxon_krm::convert::passes_through(&i.node)
-                    && i.node
-                        .get_path(&["metadata", "labels", "app.kubernetes.io/managed-by"])
-                        .and_then(polyaxon_krm::yaml::Node::scalar_text)
-                        != Some("polyaxon-krm")
-            })
-            .map(|i| yaml::to_json(&i.node))
-            .collect(),
-    )
-}
