@@ -162,11 +162,16 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
             return EXIT_ERRORS;
         }
     };
-    let input = match read::decode(&bytes, limits.max_input_bytes)
+    let read = read::decode(&bytes, limits.max_input_bytes)
         .map_err(|f| vec![f])
-        .and_then(|t| read::read_krm_for(t, &limits.yaml(), read::Answer::Stream))
-    {
-        Ok(i) => i,
+        .and_then(|t| {
+            Ok((
+                t,
+                read::read_krm_for(t, &limits.yaml(), read::Answer::Stream)?,
+            ))
+        });
+    let (text, input) = match read {
+        Ok(read) => read,
         Err(findings) => {
             let _ = io.stderr.write_all(write::messages(&findings).as_bytes());
             return EXIT_ERRORS;
@@ -177,7 +182,6 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
     let (items, more) = convert_or_keep(input.items, config.as_ref(), has_errors(&results));
     results.extend(more);
     // kustomize reads a plain stream back, whatever it sent.
-    let text = read::decode(&bytes, limits.max_input_bytes).unwrap_or_default();
     let output = write::krm_output(&Envelope::Stream, &items, text, None, &results);
     drop_in_background(items);
     finish(io, &output, &results)
