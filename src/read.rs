@@ -1,12 +1,11 @@
 //! Input: a ResourceList (any apiVersion, or `kind: List`), a bare stream, or
 //! files and folders for `render`. Turns text into [`Item`]s.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::convert::{Item, Origin};
 use crate::results::{FileRef, Finding};
-use std::ops::Range;
-
 use crate::yaml::{self, Copyable, Limits, Node, Offered, Verbatim};
 
 /// How the items arrived, so the output can answer in kind.
