@@ -77,7 +77,14 @@ fn check_styles(written: &Node, back: &Node) -> Result<(), String> {
     match (&written.value, &back.value) {
         (Value::Scalar(w), Value::Scalar(b)) => {
             let was_plain = w.style == Style::Plain && w.tag.is_none() && !w.text.is_empty();
-            if was_plain && b.style != Style::Plain && may_retype_plain(&w.text) {
+            // `... x` and `--- x` at column 0 are document markers: plain
+            // text cannot carry them everywhere.
+            let marker = ["...", "---"].iter().any(|m| {
+                w.text
+                    .strip_prefix(m)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']))
+            });
+            if was_plain && !marker && b.style != Style::Plain && may_retype_plain(&w.text) {
                 return Err(format!("plain {:?} was quoted", w.text));
             }
             if !was_plain && b.style == Style::Plain && b.tag.is_none() && may_retype_plain(&b.text)
