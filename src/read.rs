@@ -62,7 +62,7 @@ pub fn read_krm(text: &str, limits: &Limits) -> Result<Input, Vec<Finding>> {
 pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input, Vec<Finding>> {
     let is_list_kind =
         |kind: Option<&Node>| matches!(kind.and_then(Node::as_str), Some("ResourceList" | "List"));
-    let mut prune = |node: &Node, offered: Offered<'_>| {
+    let prune = |node: &Node, offered: Offered<'_>| {
         let keeps_place = match (answer, offered) {
             (Answer::Whole, _) => false,
             (_, Offered::Root) => true,
@@ -83,7 +83,7 @@ pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input
         };
         keeps_place && crate::convert::passes_through(node)
     };
-    let docs = yaml::parse_stream_pruning(text, limits, &mut prune)
+    let docs = yaml::parse_stream_pruning(text, limits, &prune)
         .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
     let roots: Vec<(usize, Node, Copyable, Range<usize>)> = docs
         .into_iter()

@@ -415,6 +415,11 @@ fn fuzz_corpus_and_regressions_never_crash() {
             .unwrap_or(path)
             .display()
             .to_string();
+        if let Ok(text) = std::str::from_utf8(&input)
+            && !polyaxon_krm::yaml::agrees_with_one_reading(text)
+        {
+            failures.push(format!("{name}: read in two, it reads differently"));
+        }
         let k = krm(input.clone());
         if k.timed_out || !matches!(k.code, Some(0 | 1)) {
             failures.push(format!("{name} (KRM mode): {}", k.describe()));

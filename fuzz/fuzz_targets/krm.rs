@@ -7,6 +7,14 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
+    // Read in two parts on two threads (as large inputs are), the input
+    // gives exactly what one reading gives.
+    if let Ok(text) = std::str::from_utf8(data) {
+        assert!(
+            polyaxon_krm::yaml::agrees_with_one_reading(text),
+            "read in two, the input reads differently"
+        );
+    }
     let first = common::run(&["polyaxon-krm"], data);
     common::check_exit(&first);
     let Ok(out) = std::str::from_utf8(&first.stdout) else {

@@ -5,6 +5,7 @@ mod node;
 mod parse;
 #[cfg(test)]
 mod proptests;
+mod split;
 
 pub use emit::{is_safe_plain, write_document, write_root_entry};
 pub use node::{
@@ -12,9 +13,11 @@ pub use node::{
     yaml11_bool,
 };
 pub use parse::{
-    Copyable, Document, Limits, Offered, Place, Verbatim, YamlError, parse_stream,
+    Copyable, Document, Limits, Offered, Place, Prune, Verbatim, YamlError, parse_stream,
     parse_stream_pruning,
 };
+#[doc(hidden)]
+pub use split::agrees_with_one_reading;
 
 /// Serializes documents as a `---`-separated stream.
 pub fn write_stream(nodes: &[&Node]) -> String {

@@ -31,7 +31,7 @@ impl Default for Limits {
 
 /// One document of a stream: its root (None when empty), where it starts, and
 /// the byte range of its source text.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub root: Option<Node>,
     pub line: usize,
@@ -50,7 +50,7 @@ pub struct Document {
 /// lines of `|+` included) and ends with a line break unless the input ends
 /// first. Nodes holding anchors, aliases or tags get none: their text means
 /// something else out of context.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Copyable {
     pub root: Option<Verbatim>,
     /// Some entry was pruned: this document's tree is whole only if read again.
@@ -146,9 +146,14 @@ enum Frame {
     },
 }
 
+/// Decides whether a node that will be written from its text may be cut
+/// down to its identity (see [`parse_stream_pruning`]). Called from two
+/// threads when a large input is read in two parts.
+pub type Prune<'a> = dyn Fn(&Node, Offered<'_>) -> bool + Sync + 'a;
+
 /// Parses a whole stream. CRLF is read as LF; a leading BOM is skipped.
 pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
-    parse_stream_pruning(text, limits, &mut |_, _| false)
+    parse_stream_pruning(text, limits, &|_, _| false)
 }
 
 /// Parses a whole stream, asking `prune` about each node that gets a
@@ -159,13 +164,95 @@ pub fn parse_stream(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlEr
 pub fn parse_stream_pruning(
     text: &str,
     limits: &Limits,
-    prune: &mut dyn FnMut(&Node, Offered<'_>) -> bool,
+    prune: &Prune<'_>,
 ) -> Result<Vec<Document>, YamlError> {
+    parse_stream_split_from(text, limits, prune, super::split::MIN_BYTES)
+}
+
+/// [`parse_stream_pruning`], reading the input in two parts on two threads
+/// when it is at least `min_split_bytes` long and has a place where that is
+/// provably the same (see [`super::split`]).
+pub(super) fn parse_stream_split_from(
+    text: &str,
+    limits: &Limits,
+    prune: &Prune<'_>,
+    min_split_bytes: usize,
+) -> Result<Vec<Document>, YamlError> {
+    if text.len() >= min_split_bytes
+        && let Some(documents) = super::split::parse_in_two(text, limits, prune)
+    {
+        return Ok(documents);
+    }
+    parse_chunk(text, limits, prune, Chunk::WHOLE).map(|read| read.documents)
+}
+
+/// Where a chunk of text sits in the whole input, and what it is.
+#[derive(Clone, Copy)]
+pub(super) struct Chunk<'a> {
+    /// Bytes and lines of the input before the chunk.
+    pub byte: usize,
+    pub lines: usize,
+    pub role: Role<'a>,
+}
+
+impl Chunk<'_> {
+    pub const WHOLE: Chunk<'static> = Chunk {
+        byte: 0,
+        lines: 0,
+        role: Role::Whole,
+    };
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Role<'a> {
+    /// The whole input.
+    Whole,
+    /// A part whose first or last document goes on in another chunk: its
+    /// roots are offered to `prune` once joined, not here.
+    Part,
+    /// A run of entries of a block sequence at column 0 under `key` of a root
+    /// mapping whose entries before `key` are `siblings`: read as a root
+    /// sequence, whose entries are offered to `prune` as that sequence's.
+    Entries {
+        key: &'a str,
+        siblings: &'a [(Node, Node)],
+    },
+}
+
+/// What reading a chunk gives: its documents, and what joining it to its
+/// neighbours must check.
+pub(super) struct ChunkRead {
+    pub documents: Vec<Document>,
+    pub alias_nodes: usize,
+    /// Anchors, aliases and tags read.
+    pub specials: usize,
+    /// Where the last value read ends, in the whole input.
+    pub content_end: usize,
+    /// The key of the last block sequence read as the value of a key of a
+    /// root mapping.
+    pub last_root_seq: Option<String>,
+    /// Where the first document's root starts, when it is a block mapping.
+    pub first_root_map: Option<usize>,
+    /// The text ends in a block scalar with no content line.
+    pub empty_block_scalar_at_end: bool,
+}
+
+/// Reads one chunk of the input (all of it, for [`Chunk::WHOLE`]).
+pub(super) fn parse_chunk(
+    text: &str,
+    limits: &Limits,
+    prune: &Prune<'_>,
+    chunk: Chunk<'_>,
+) -> Result<ChunkRead, YamlError> {
     let mut options = Options::default();
     options.emit_comments = false;
     options.block_nesting_limit = limits.max_depth;
     options.flow_nesting_limit = limits.max_depth;
+    let source_len = text.len();
     let mut parser = Parser::new_from_str_with_options(text, options);
+    let mut last_root_seq = None;
+    let mut first_root_map = None;
+    let mut empty_block_scalar_at_end = false;
     let mut documents = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut open = Open::default();
@@ -197,17 +284,19 @@ pub fn parse_stream_pruning(
             };
             YamlError {
                 message,
-                line: e.marker().line(),
+                line: e.marker().line() + chunk.lines,
                 column: e.marker().col() + 1,
             }
         })?;
-        let line = span.start.line();
+        let line = span.start.line() + chunk.lines;
         // Where the last value read ends (a block collection ends where the
         // next token starts, which may be lines further on).
         match &event {
             // An empty value (`key:`, `: value`, `-`) is read at its
-            // indicator: that character is its text.
-            Event::Scalar(..)
+            // indicator: that character is its text. (A block scalar with
+            // no content line is read where its content would start, past
+            // its header line: its text is already there.)
+            Event::Scalar(_, ScalarStyle::Plain, ..)
                 if span.start.byte_offset().is_some()
                     && span.start.byte_offset() == span.end.byte_offset() =>
             {
@@ -238,7 +327,7 @@ pub fn parse_stream_pruning(
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::StreamEnd => None,
             Event::DocumentStart(..) => {
-                doc_start = span.start.byte_offset().unwrap_or(0);
+                doc_start = chunk.byte + span.start.byte_offset().unwrap_or(0);
                 doc_line = line;
                 root = None;
                 copyable = Copyable::default();
@@ -255,7 +344,7 @@ pub fn parse_stream_pruning(
                         ),
                     ));
                 }
-                let end = span.end.byte_offset().unwrap_or(text.len());
+                let end = chunk.byte + span.end.byte_offset().unwrap_or(text.len());
                 documents.push(Document {
                     root: root.take(),
                     line: doc_line,
@@ -292,6 +381,10 @@ pub fn parse_stream_pruning(
                 Some((node.with_line(line), 0))
             }
             Event::Scalar(text, style, anchor, tag) => {
+                empty_block_scalar_at_end =
+                    matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                        && text.bytes().all(|b| b == b'\n')
+                        && span.end.byte_offset() == Some(source_len);
                 if text.len() > limits.max_scalar_bytes {
                     return Err(YamlError::at(
                         &span,
@@ -330,6 +423,9 @@ pub fn parse_stream_pruning(
             }
             Event::MappingStart(style, anchor, tag) => {
                 check_depth(&stack, limits, &span)?;
+                if stack.is_empty() && documents.is_empty() && style == StructureStyle::Block {
+                    first_root_map = span.start.byte_offset().map(|at| chunk.byte + at);
+                }
                 stack.push(Frame::Map {
                     base: open.pairs.len(),
                     pending_key: None,
@@ -354,17 +450,23 @@ pub fn parse_stream_pruning(
                 }) => {
                     // One allocation of the exact size, no growth on the way.
                     let items: Vec<Node> = open.children.drain(base..).collect();
-                    if let [
-                        Frame::Map {
-                            pending_key: Some(key),
-                            ..
-                        },
-                    ] = stack.as_slice()
-                        && !flow
-                        && let Some(key) = key.scalar_text()
-                    {
+                    let under_root_key = match (stack.as_slice(), chunk.role) {
+                        (
+                            [
+                                Frame::Map {
+                                    pending_key: Some(key),
+                                    ..
+                                },
+                            ],
+                            _,
+                        ) => key.scalar_text(),
+                        ([], Role::Entries { key, .. }) => Some(key),
+                        _ => None,
+                    };
+                    if !flow && let Some(key) = under_root_key {
                         sources.resize(items.len(), None);
                         copyable.entries.push((key.to_string(), sources));
+                        last_root_seq = Some(key.to_string());
                     }
                     Some((
                         Node::new(Value::Seq(items, tag))
@@ -402,7 +504,7 @@ pub fn parse_stream_pruning(
                             &mut stack,
                             &open,
                             &mut copyable,
-                            prune,
+                            (prune, chunk),
                         );
                     }
                     Some((node, anchor))
@@ -419,7 +521,15 @@ pub fn parse_stream_pruning(
             attach(&mut stack, &mut open, &mut root, node, &span)?;
         }
     }
-    Ok(documents)
+    Ok(ChunkRead {
+        documents,
+        alias_nodes,
+        specials,
+        content_end: chunk.byte + content_end,
+        last_root_seq,
+        first_root_map,
+        empty_block_scalar_at_end,
+    })
 }
 
 /// Notes the text of a block mapping that just ended (from its start to the
@@ -446,9 +556,9 @@ fn record_verbatim(
     stack: &mut [Frame],
     open: &Open,
     copyable: &mut Copyable,
-    prune: &mut dyn FnMut(&Node, Offered<'_>) -> bool,
+    (prune, chunk): (&Prune<'_>, Chunk<'_>),
 ) {
-    let mut offer = |node: &mut Node, offered: Offered<'_>| {
+    let offer = |node: &mut Node, offered: Offered<'_>| {
         let pruned = prune(node, offered);
         if pruned {
             super::prune_to_identity(node);
@@ -463,29 +573,55 @@ fn record_verbatim(
     if next < text.len() && range.end > next {
         return;
     }
+    let range = chunk.byte + range.start..chunk.byte + range.end;
     let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
-    match stack {
-        [] if at_line_start(start) => {
-            let pruned = offer(node, Offered::Root);
+    let after_dash =
+        start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2);
+    match (stack, chunk.role) {
+        ([], Role::Whole | Role::Part) if at_line_start(start) => {
+            let pruned = matches!(chunk.role, Role::Whole) && offer(node, Offered::Root);
             copyable.root = Some(Verbatim {
                 range,
                 place: Place::Document,
                 pruned,
             });
         }
-        [
-            Frame::Map {
-                base: root_base,
-                pending_key: Some(key),
-                ..
-            },
-            Frame::Seq {
-                base,
-                flow: false,
-                sources,
-                ..
-            },
-        ] if start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2) => {
+        (
+            [
+                Frame::Seq {
+                    base,
+                    flow: false,
+                    sources,
+                    ..
+                },
+            ],
+            Role::Entries { key, siblings },
+        ) if after_dash => {
+            let pruned = offer(node, Offered::Entry { key, siblings });
+            copyable.pruned_entries |= pruned;
+            sources.resize(open.children.len() - *base, None);
+            sources.push(Some(Verbatim {
+                range,
+                place: Place::SeqEntry,
+                pruned,
+            }));
+        }
+        (
+            [
+                Frame::Map {
+                    base: root_base,
+                    pending_key: Some(key),
+                    ..
+                },
+                Frame::Seq {
+                    base,
+                    flow: false,
+                    sources,
+                    ..
+                },
+            ],
+            Role::Whole | Role::Part,
+        ) if after_dash => {
             let pruned = offer(
                 node,
                 Offered::Entry {
@@ -510,13 +646,18 @@ fn record_verbatim(
 /// `|+` included). None when the text ends before a line break: a `|+`
 /// scalar's value would change when one is added.
 fn block_text(text: &str, start: usize, content_end: usize) -> Option<Range<usize>> {
-    let bytes = text.as_bytes();
-    let end = if content_end > 0 && bytes.get(content_end - 1) == Some(&b'\n') {
-        content_end
-    } else {
-        content_end + text.get(content_end..)?.find('\n')? + 1
-    };
+    let end = line_end_after(text, content_end)?;
     (start < end).then_some(start..end)
+}
+
+/// The end of the line holding `content_end` (after its line break), or
+/// `content_end` itself when a line break is right before it.
+pub(super) fn line_end_after(text: &str, content_end: usize) -> Option<usize> {
+    if content_end > 0 && text.as_bytes().get(content_end - 1) == Some(&b'\n') {
+        Some(content_end)
+    } else {
+        Some(content_end + text.get(content_end..)?.find('\n')? + 1)
+    }
 }
 
 fn span_end(span: &Span, fallback: usize) -> usize {
