@@ -361,11 +361,13 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     // Raw Polyaxon components that an operation references are components,
     // not runs of their own.
     let skipped: HashSet<usize> = catalog.referenced_raw(&items);
+    let roles: Vec<Role> = items.iter().map(role).collect();
+    let mut converted = convert_operations(&items, &roles, &skipped, config, &lookup).into_iter();
     // First decide what becomes of each item, reading only: on any error the
     // items go back as they came, without a copy of them ever being made.
     let mut plans: Vec<Plan> = Vec::with_capacity(items.len());
-    for (position, item) in items.iter().enumerate() {
-        let plan = match role(item) {
+    for ((position, item), role) in items.iter().enumerate().zip(roles) {
+        let plan = match role {
             Role::Generated(source) if sources.contains(&source) => Plan::Drop,
             Role::Generated(source) => {
                 // Its operation was deleted or renamed, or (kpt selectors) not sent.
@@ -399,7 +401,9 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
             }
             Role::Operation | Role::Raw if skipped.contains(&position) => Plan::Drop,
             Role::Operation | Role::Raw => {
-                let (job, diag) = convert_one(item, config, &lookup);
+                let Some((job, diag)) = converted.next() else {
+                    unreachable!("convert_operations converts every operation")
+                };
                 let resource = resource_ref(&item.node).or_else(|| raw_ref(item));
                 let file = file_ref(item);
                 results.extend(
@@ -763,6 +767,47 @@ fn job_name_from(polyaxon_name: &str) -> String {
     polyaxon_name.to_ascii_lowercase().replace('_', "-")
 }
 
+/// [`convert_one`] for each operation that is converted, in order: on two
+/// threads when there are enough of them to pay for the second.
+fn convert_operations(
+    items: &[Item],
+    roles: &[Role],
+    skipped: &HashSet<usize>,
+    config: &Config,
+    components: &ComponentLookup<'_>,
+) -> Vec<(Option<Vec<Node>>, Diag)> {
+    const MIN_FOR_TWO_THREADS: usize = 16;
+    let operations: Vec<&Item> = items
+        .iter()
+        .zip(roles)
+        .enumerate()
+        .filter(|(position, (_, role))| {
+            matches!(role, Role::Operation | Role::Raw) && !skipped.contains(position)
+        })
+        .map(|(_, (item, _))| item)
+        .collect();
+    let convert_all = |items: &[&Item]| -> Vec<(Option<Vec<Node>>, Diag)> {
+        items
+            .iter()
+            .map(|item| convert_one(item, config, components))
+            .collect()
+    };
+    if operations.len() < MIN_FOR_TWO_THREADS {
+        return convert_all(&operations);
+    }
+    let (first, second) = operations.split_at(operations.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| convert_all(second));
+        let mut all = convert_all(first);
+        all.extend(
+            second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        );
+        all
+    })
+}
+
 fn convert_one(
     item: &Item,
     config: &Config,
@@ -976,7 +1021,7 @@ fn convert_one(
     (Some(objects), diag)
 }
 
-pub type ComponentLookup<'a> = dyn Fn(&str, &str) -> Result<(Node, String), String> + 'a;
+pub type ComponentLookup<'a> = dyn Fn(&str, &str) -> Result<(Node, String), String> + Sync + 'a;
 
 /// Where the operation names a connection (`spec.run.connections[1]`).
 fn connection_path(job: &polyaxon::JobSpec, name: &str) -> Option<String> {
