@@ -522,6 +522,21 @@ mod tests {
         }
     }
 
+    /// Found by the property test: a block scalar with no content line is
+    /// read from its header at the end of a text and from the next line
+    /// otherwise, and an empty plain value took the first character of the
+    /// next line as its text.
+    #[test]
+    fn a_cut_right_after_an_empty_block_scalar_reads_as_one_reading() {
+        for text in [
+            "kind: List\nitems:\n- x: >-\n- apiVersion: v1",
+            "apiVersion: v1\nkind: List\nitems:\n- x: |+\n    keep\n\n- {a: 1,\n  b: 2}\n---\nitems:\n- key: value\n- x: >-\n- key: value\n- key: value\nfunctionConfig:\n  f: 1",
+            "kind: List\nitems:\n- a: 1\n- y: |+\n\n- z: |\n# c\n- w: |2-\n- v: 1\n",
+        ] {
+            assert!(agrees_with_one_reading(text), "{text:?}");
+        }
+    }
+
     #[test]
     fn limits_count_the_whole_input() {
         let text = resource_list(40, "functionConfig:\n  a: &a [1, 2]\n  b: *a\n");
