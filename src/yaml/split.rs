@@ -294,12 +294,12 @@ fn prune_for_checks(node: &Node, offered: Offered<'_>) -> bool {
 /// column-0 block sequence (`- …` or a lone `-`).
 fn first_item_line_from(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut at = line_start_at_or_after(bytes, from)?;
+    let mut at = line_start_at_or_after(text, from)?;
     while at < bytes.len() {
         if is_item_line(&bytes[at..]) {
             return Some(at);
         }
-        at = next_line(bytes, at)?;
+        at = next_line(text, at)?;
     }
     None
 }
@@ -310,7 +310,7 @@ fn first_item_line_from(text: &str, from: usize) -> Option<usize> {
 fn end_of_items(text: &str, from: usize) -> usize {
     let bytes = text.as_bytes();
     let mut at = from;
-    while let Some(next) = next_line(bytes, at) {
+    while let Some(next) = next_line(text, at) {
         at = next;
         if at >= bytes.len() || !goes_on_items(&bytes[at..]) {
             return at;
@@ -326,10 +326,7 @@ fn key_line_end_before(text: &str, before: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut end = before;
     while end > 0 {
-        let start = bytes[..end - 1]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
         if !goes_on_items(&bytes[start..end]) {
             return Some(end).filter(|&end| end <= MAX_HEADER_BYTES);
         }
@@ -377,7 +374,7 @@ fn first_content_line(text: &str, from: usize) -> Option<&[u8]> {
         let line = bytes.get(at..)?;
         let blank = line.iter().position(|&b| b != b' ' && b != b'\t');
         match blank.map(|i| line[i]) {
-            Some(b'#' | b'\n') => at = next_line(bytes, at)?,
+            Some(b'#' | b'\n') => at = next_line(text, at)?,
             Some(_) => return Some(line),
             None => return None,
         }
@@ -398,20 +395,20 @@ fn starts_a_key(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'"' | b'\'')
 }
 
-fn line_start_at_or_after(bytes: &[u8], at: usize) -> Option<usize> {
-    if at == 0 || bytes.get(at - 1) == Some(&b'\n') {
+fn line_start_at_or_after(text: &str, at: usize) -> Option<usize> {
+    if at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n') {
         return Some(at);
     }
-    next_line(bytes, at)
+    next_line(text, at)
 }
 
 /// The start of the line after the one holding `at`.
-fn next_line(bytes: &[u8], at: usize) -> Option<usize> {
-    bytes
-        .get(at..)?
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| at + i + 1)
+fn next_line(text: &str, mut at: usize) -> Option<usize> {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    // `str::find` of a char searches with memchr.
+    text.get(at..)?.find('\n').map(|i| at + i + 1)
 }
 
 #[cfg(test)]
