@@ -26,9 +26,9 @@ pub fn resource_list(
         out.push_str("items: []\n");
     } else {
         out.push_str("items:\n");
-        for item in items {
-            yaml::write_seq_entry(&mut out, &item.node, item.verbatim.as_ref(), input);
-        }
+        write_items(&mut out, items, |out, _, item| {
+            yaml::write_seq_entry(out, &item.node, item.verbatim.as_ref(), input)
+        });
     }
     if let Some(fc) = function_config {
         yaml::write_root_entry(&mut out, "functionConfig", fc);
@@ -47,13 +47,67 @@ pub fn resource_list(
 
 pub fn stream(items: &[OutputItem], input: &str) -> String {
     let mut out = String::with_capacity(output_capacity(items, input));
-    for (i, item) in items.iter().enumerate() {
+    write_items(&mut out, items, |out, i, item| {
         if i > 0 {
             out.push_str("---\n");
         }
-        yaml::write_document_from(&mut out, &item.node, item.verbatim.as_ref(), input);
-    }
+        yaml::write_document_from(out, &item.node, item.verbatim.as_ref(), input);
+    });
     out
+}
+
+/// Writes each item with `write_one(out, its index, item)`: for many items
+/// on two threads, the second part into a string of its own that is then
+/// appended, cut where the two parts take about as long (an item emitted
+/// from its tree costs many times one copied from its text).
+fn write_items(
+    out: &mut String,
+    items: &[OutputItem],
+    write_one: impl Fn(&mut String, usize, &OutputItem) + Sync,
+) {
+    write_items_from(out, items, 256, write_one);
+}
+
+fn write_items_from(
+    out: &mut String,
+    items: &[OutputItem],
+    min_for_two_threads: usize,
+    write_one: impl Fn(&mut String, usize, &OutputItem) + Sync,
+) {
+    let weight = |item: &OutputItem| if item.verbatim.is_some() { 1 } else { 16 };
+    if items.len() < min_for_two_threads.max(2) {
+        for (i, item) in items.iter().enumerate() {
+            write_one(out, i, item);
+        }
+        return;
+    }
+    let half = items.iter().map(weight).sum::<usize>() / 2;
+    let mut so_far = 0;
+    let cut = items
+        .iter()
+        .position(|item| {
+            so_far += weight(item);
+            so_far > half
+        })
+        .unwrap_or(items.len());
+    let (first, second) = items.split_at(cut);
+    let room = out.capacity().saturating_sub(out.len()) / 2;
+    std::thread::scope(|scope| {
+        let second_text = scope.spawn(|| {
+            let mut text = String::with_capacity(room);
+            for (i, item) in second.iter().enumerate() {
+                write_one(&mut text, cut + i, item);
+            }
+            text
+        });
+        for (i, item) in first.iter().enumerate() {
+            write_one(out, i, item);
+        }
+        let second_text = second_text
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        out.push_str(&second_text);
+    });
 }
 
 /// The copied text plus room for what is emitted: one allocation for most
@@ -111,5 +165,44 @@ mod tests {
         assert_eq!(stream(&items, input), "kind: A\nmetadata:\n  name: a\n");
         let list = resource_list("v1", "ResourceList", &items, input, None, &[]);
         assert!(list.ends_with("items:\n- kind: A\n  metadata:\n    name: a # kept in a list\n"));
+    }
+
+    #[test]
+    fn items_written_on_two_threads_are_the_items_written_on_one() {
+        let mut input = String::from("kind: ResourceList\nitems:\n");
+        for i in 0..40 {
+            input.push_str(&format!("- kind: A # copied\n  metadata: {{name: a{i}}}\n"));
+        }
+        let read = read_krm(&input, &Limits::default()).expect("reads");
+        // Every third item emitted from its tree, the others copied.
+        let items: Vec<OutputItem> = read
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match i % 3 {
+                0 => OutputItem::made(item.node),
+                _ => OutputItem::unchanged(item),
+            })
+            .collect();
+        let write = |min: usize, sep: bool| {
+            let mut out = String::new();
+            write_items_from(&mut out, &items, min, |out, i, item| {
+                if sep && i > 0 {
+                    out.push_str("---\n");
+                }
+                yaml::write_seq_entry(out, &item.node, item.verbatim.as_ref(), &input);
+            });
+            out
+        };
+        for sep in [false, true] {
+            let one = write(usize::MAX, sep);
+            assert!(
+                one.contains("# copied") && one.contains("{name: a0}"),
+                "{one}"
+            );
+            for min in [0, 1, 2, 39, 40] {
+                assert_eq!(write(min, sep), one, "min {min}");
+            }
+        }
     }
 }

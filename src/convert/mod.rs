@@ -776,7 +776,17 @@ fn convert_operations(
     config: &Config,
     components: &ComponentLookup<'_>,
 ) -> Vec<(Option<Vec<Node>>, Diag)> {
-    const MIN_FOR_TWO_THREADS: usize = 16;
+    convert_operations_from(items, roles, skipped, config, components, 16)
+}
+
+fn convert_operations_from(
+    items: &[Item],
+    roles: &[Role],
+    skipped: &HashSet<usize>,
+    config: &Config,
+    components: &ComponentLookup<'_>,
+    min_for_two_threads: usize,
+) -> Vec<(Option<Vec<Node>>, Diag)> {
     let operations: Vec<&Item> = items
         .iter()
         .zip(roles)
@@ -792,7 +802,7 @@ fn convert_operations(
             .map(|item| convert_one(item, config, components))
             .collect()
     };
-    if operations.len() < MIN_FOR_TWO_THREADS {
+    if operations.len() < min_for_two_threads.max(2) {
         return convert_all(&operations);
     }
     let (first, second) = operations.split_at(operations.len() / 2);
@@ -1111,4 +1121,47 @@ impl WrittenCounts {
 /// Is this node an empty placeholder (a `~` document)?
 pub fn is_empty_document(node: &Node) -> bool {
     matches!(&node.value, Value::Scalar(_)) && node.is_null()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_converted_on_two_threads_are_those_converted_on_one() {
+        let seed = include_str!("../../examples/seed/resource-list.yaml");
+        let op = &seed[seed.find("- apiVersion").expect("an item")..];
+        let mut text =
+            String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+        for i in 0..20 {
+            let mut item = op.replace("name: mount-secrets", &format!("name: op-{i}"));
+            if i % 3 == 0 {
+                // A leniency warning, so findings are compared too.
+                item = item.replace("    run:\n", "    run:\n      kind_: x\n");
+            }
+            text.push_str(&item);
+        }
+        let items = crate::read::read_krm(&text, &crate::yaml::Limits::default())
+            .expect("reads")
+            .items;
+        let roles: Vec<Role> = items.iter().map(role).collect();
+        let config = Config::default();
+        let lookup = |_: &str, _: &str| Err("no components here".to_string());
+        let run = |min: usize| -> Vec<(Option<Vec<Node>>, Vec<Finding>)> {
+            convert_operations_from(&items, &roles, &HashSet::new(), &config, &lookup, min)
+                .into_iter()
+                .map(|(job, diag)| (job, diag.findings))
+                .collect()
+        };
+        let one = run(usize::MAX);
+        assert_eq!(one.len(), 20);
+        assert!(
+            one.iter().filter(|(job, _)| job.is_some()).count() >= 13,
+            "{one:?}"
+        );
+        assert!(one.iter().any(|(_, findings)| !findings.is_empty()));
+        for min in [0, 2, 19, 20] {
+            assert!(run(min) == one, "min {min}");
+        }
+    }
 }
