@@ -92,22 +92,22 @@ fn write_items_from(
         .unwrap_or(items.len());
     let (first, second) = items.split_at(cut);
     let room = out.capacity().saturating_sub(out.len()) / 2;
-    std::thread::scope(|scope| {
-        let second_text = scope.spawn(|| {
+    let write_one = &write_one;
+    let ((), second_text) = crate::parallel::join(
+        || {
+            for (i, item) in first.iter().enumerate() {
+                write_one(out, i, item);
+            }
+        },
+        || {
             let mut text = String::with_capacity(room);
             for (i, item) in second.iter().enumerate() {
                 write_one(&mut text, cut + i, item);
             }
             text
-        });
-        for (i, item) in first.iter().enumerate() {
-            write_one(out, i, item);
-        }
-        let second_text = second_text
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        out.push_str(&second_text);
-    });
+        },
+    );
+    out.push_str(&second_text);
 }
 
 /// The copied text plus room for what is emitted: one allocation for most

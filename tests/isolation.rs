@@ -256,6 +256,27 @@ fn krm_function_touches_only_its_loader() {
     assert!(bad.is_empty(), "unexpected syscalls:\n{}", bad.join("\n"));
 }
 
+/// A list large enough to be read, converted and written on two threads.
+#[test]
+fn krm_function_on_a_large_list_touches_only_its_loader() {
+    let seed = std::fs::read_to_string(common::repo("examples/seed/resource-list.yaml"))
+        .expect("the seed example");
+    let op = &seed[seed.find("- apiVersion").expect("an item")..];
+    let mut text =
+        String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm-{i}\n  data:\n    k: |\n      line one\n      line two\n"
+        ));
+        if i % 150 == 0 {
+            text.push_str(&op.replace("name: mount-secrets", &format!("name: op-{i}")));
+        }
+    }
+    assert!(text.len() > 256 << 10);
+    let bad = unexpected_calls(&[], text.as_bytes(), &[]);
+    assert!(bad.is_empty(), "unexpected syscalls:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn krm_function_on_hostile_input_touches_only_its_loader() {
     for input in [

@@ -806,16 +806,9 @@ fn convert_operations_from(
         return convert_all(&operations);
     }
     let (first, second) = operations.split_at(operations.len() / 2);
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| convert_all(second));
-        let mut all = convert_all(first);
-        all.extend(
-            second
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        );
-        all
-    })
+    let (mut all, rest) = crate::parallel::join(|| convert_all(first), || convert_all(second));
+    all.extend(rest);
+    all
 }
 
 fn convert_one(

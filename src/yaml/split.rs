@@ -70,8 +70,25 @@ pub fn parse_in_two(text: &str, limits: &Limits, prune: &Prune<'_>) -> Option<Ve
         max_depth: limits.max_depth - 1,
         ..*limits
     };
-    let (head, entries, tail) = std::thread::scope(|scope| {
-        let entries = scope.spawn(|| {
+    let part = |from: usize, to: usize, lines: usize| {
+        super::parse::parse_chunk(
+            &text[from..to],
+            limits,
+            prune,
+            Chunk {
+                byte: from,
+                lines,
+                role: Role::Part,
+            },
+        )
+    };
+    let ((head, tail), entries) = crate::parallel::join(
+        || {
+            let head = part(0, middle, 0);
+            let tail = (rest < text.len()).then(|| part(rest, text.len(), rest_lines));
+            (head, tail)
+        },
+        || {
             super::parse::parse_chunk(
                 &text[middle..rest],
                 &entries_limits,
@@ -85,26 +102,11 @@ pub fn parse_in_two(text: &str, limits: &Limits, prune: &Prune<'_>) -> Option<Ve
                     },
                 },
             )
-        });
-        let part = |from: usize, to: usize, lines: usize| {
-            super::parse::parse_chunk(
-                &text[from..to],
-                limits,
-                prune,
-                Chunk {
-                    byte: from,
-                    lines,
-                    role: Role::Part,
-                },
-            )
-        };
-        let head = part(0, middle, 0);
-        let tail = (rest < text.len()).then(|| part(rest, text.len(), rest_lines));
-        (head, entries.join(), tail)
-    });
+        },
+    );
     let joined = Joined {
         head: head.ok()?,
-        entries: entries.ok()?.ok()?,
+        entries: entries.ok()?,
         tail: tail.transpose().ok()?,
     };
     joined.into_documents(text, limits, prune, &key, &siblings)
