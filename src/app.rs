@@ -136,7 +136,9 @@ fn krm_function(limits: &LimitArgs, io: &mut Io<'_>) -> i32 {
 /// answer does not wait for it.
 fn drop_in_background<T: Send + 'static>(value: T) {
     // Should the thread not start, the closure and `value` drop right here.
-    let _ = std::thread::Builder::new().spawn(move || drop(value));
+    let _ = std::thread::Builder::new()
+        .stack_size(crate::parallel::STACK_BYTES)
+        .spawn(move || drop(value));
 }
 
 fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {

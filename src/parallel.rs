@@ -2,6 +2,12 @@
 
 use std::sync::Mutex;
 
+/// The stack of each thread we start: a deep tree (`--max-depth` raised) is
+/// read, converted and freed recursively, so a second thread must go at
+/// least as deep as the main one (8 MiB on Linux) before it overflows.
+/// Reserved, not touched: it costs no memory until used.
+pub const STACK_BYTES: usize = 64 << 20;
+
 /// Runs `first` here and `second` on a second thread (as `rayon::join`
 /// does) and gives both results. When no thread can be started (a sandbox's
 /// process limit, say) both run here, one after the other: the function
@@ -15,7 +21,9 @@ where
     let slot = Mutex::new(Some(second));
     let take = || slot.lock().ok().and_then(|mut work| work.take());
     std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new().spawn_scoped(scope, || take().map(|work| work()));
+        let spawned = std::thread::Builder::new()
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, || take().map(|work| work()));
         let a = first();
         let b = match spawned {
             Ok(handle) => handle

@@ -382,6 +382,52 @@ fn a_wide_mapping_is_accepted() {
 // ---------------------------------------------------------------------------
 // The fuzz corpus and findings
 
+/// Findings F12, F13 (adversarial review of the two-thread work): the
+/// second threads had the default 2 MiB stack, so a value nested some
+/// thousands of levels deep (`--max-depth` raised) in the second half of a
+/// large list, or in the second half of its operations, overflowed it and
+/// aborted the process, where the main thread (8 MiB) got through.
+#[test]
+fn f12_f13_deep_values_on_a_second_thread_do_not_overflow_it() {
+    const DEPTH: usize = 12_000;
+    let deep = format!("{}{}", "[".repeat(DEPTH), "]".repeat(DEPTH));
+    let mut list =
+        String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    for i in 0..4000 {
+        list.push_str(&format!(
+            "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: a{i}\n  data:\n    k: v{i}\n"
+        ));
+        if i == 3500 {
+            list.push_str(&format!(
+                "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: deep}}\n  data:\n    x: {deep}\n"
+            ));
+        }
+    }
+    let seed = std::fs::read_to_string(common::repo("examples/seed/resource-list.yaml"))
+        .expect("the seed example");
+    let op = &seed[seed.find("- apiVersion").expect("an item")..];
+    let mut ops = String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+    for i in 0..20 {
+        let mut item = op.replace("name: mount-secrets", &format!("name: op{i}"));
+        if i == 15 {
+            item = item.replace(
+                "        image: python:3.12-slim",
+                &format!("        image: python:3.12-slim\n        bogus: {deep}"),
+            );
+        }
+        ops.push_str(&item);
+    }
+    for input in [list, ops] {
+        let out = run_limited(
+            &["--max-depth", "1000000"],
+            input.into_bytes(),
+            SMALL_AS,
+            Duration::from_secs(120),
+        );
+        assert!(matches!(out.code, Some(0 | 1)), "{}", out.describe());
+    }
+}
+
 fn fuzz_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut dirs = vec![common::repo("fuzz/regressions")];

@@ -44,6 +44,12 @@ pub fn parse_in_two(text: &str, limits: &Limits, prune: &Prune<'_>) -> Option<Ve
     if rest < text.len() && !starts_a_key(text.as_bytes()[rest]) {
         return None;
     }
+    // `%TAG` directives give the whole document's tags their meaning: the
+    // tail read alone would not know them.
+    let head = &text[..middle];
+    if head.starts_with('%') || head.contains("\n%") {
+        return None;
+    }
     let key_line_end = key_line_end_before(text, middle)?;
     // The sequence starts at column 0 (not indented): the first line after
     // its key that is not blank or a comment is an item.
@@ -508,6 +514,11 @@ mod tests {
             // A key again, or a sequence, in the tail.
             format!("{half}{}kind: again\n", item(3).repeat(30)),
             format!("{half}{}results:\n- a\n", item(3).repeat(30)),
+            // Tags in the tail that `%TAG` directives before the list define.
+            format!(
+                "%TAG !! tag:evil.com,2000:\n---\n{half}{}functionConfig:\n  a: !!int \"3\"\n",
+                item(3).repeat(30)
+            ),
             // CR line breaks.
             half.replace('\n', "\r\n") + &item(3).replace('\n', "\r\n").repeat(30),
         ];
