@@ -233,8 +233,10 @@ pub(super) struct ChunkRead {
     pub last_root_seq: Option<String>,
     /// Where the first document's root starts, when it is a block mapping.
     pub first_root_map: Option<usize>,
-    /// The text ends in a block scalar with no content line.
-    pub empty_block_scalar_at_end: bool,
+    /// The text ends in an empty value (`? key` with no `:`, a block scalar
+    /// with no content line): where the parser puts it depends on what
+    /// follows.
+    pub empty_value_at_end: bool,
 }
 
 /// Reads one chunk of the input (all of it, for [`Chunk::WHOLE`]).
@@ -252,7 +254,7 @@ pub(super) fn parse_chunk(
     let mut parser = Parser::new_from_str_with_options(text, options);
     let mut last_root_seq = None;
     let mut first_root_map = None;
-    let mut empty_block_scalar_at_end = false;
+    let mut empty_value_at_end = false;
     let mut documents = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut open = Open::default();
@@ -381,10 +383,14 @@ pub(super) fn parse_chunk(
                 Some((node.with_line(line), 0))
             }
             Event::Scalar(text, style, anchor, tag) => {
-                empty_block_scalar_at_end =
-                    matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-                        && text.bytes().all(|b| b == b'\n')
-                        && span.end.byte_offset() == Some(source_len);
+                // An empty value is placed at the token after it, or at
+                // the end of the text; a block scalar with no content line
+                // is read from its header at the end of the text, from the
+                // next line otherwise.
+                empty_value_at_end = span.end.byte_offset() == Some(source_len)
+                    && (span.start.byte_offset() == span.end.byte_offset()
+                        || matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                            && text.bytes().all(|b| b == b'\n'));
                 if text.len() > limits.max_scalar_bytes {
                     return Err(YamlError::at(
                         &span,
@@ -528,7 +534,7 @@ pub(super) fn parse_chunk(
         content_end: chunk.byte + content_end,
         last_root_seq,
         first_root_map,
-        empty_block_scalar_at_end,
+        empty_value_at_end,
     })
 }
 

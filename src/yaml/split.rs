@@ -139,13 +139,9 @@ impl Joined {
             tail,
         } = self;
         // The entries: one root block sequence with no anchor, alias or tag.
-        // Neither cut may end a block scalar with no content line: the
-        // parser reads one at the end of the text from its header, one
-        // followed by more text from the next line (another line number).
-        if entries.specials != 0
-            || head.empty_block_scalar_at_end
-            || entries.empty_block_scalar_at_end
-        {
+        // Neither cut may end in an empty value: the parser places one by
+        // what follows it (another line, another copy).
+        if entries.specials != 0 || head.empty_value_at_end || entries.empty_value_at_end {
             return None;
         }
         let [entries_doc] = <[Document; 1]>::try_from(entries.documents).ok()?;
@@ -542,6 +538,8 @@ mod tests {
             "kind: List\nitems:\n- x: >-\n- apiVersion: v1",
             "apiVersion: v1\nkind: List\nitems:\n- x: |+\n    keep\n\n- {a: 1,\n  b: 2}\n---\nitems:\n- key: value\n- x: >-\n- key: value\n- key: value\nfunctionConfig:\n  f: 1",
             "kind: List\nitems:\n- a: 1\n- y: |+\n\n- z: |\n# c\n- w: |2-\n- v: 1\n",
+            // Found by the adversarial review: an explicit key with no value.
+            "kind: List\nitems:\n- a: 1\n- data:\n    ? x\n- b: 1\n- c:\n    ? y\nz: 1\n",
         ] {
             assert!(agrees_with_one_reading(text), "{text:?}");
         }
@@ -595,6 +593,8 @@ mod tests {
             "- z: |\n# c\n",
             "- w: |2-\n",
             "- v: |\n",
+            "- d:\n    ? x\n",
+            "- ? e\n",
         ]);
         let line = proptest::sample::select(vec![
             "  # indented comment\n",
