@@ -26,7 +26,7 @@ pub fn resource_list(
         out.push_str("items: []\n");
     } else {
         out.push_str("items:\n");
-        write_items(&mut out, items, |out, _, item| {
+        write_items(&mut out, items, ITEMS_FOR_TWO_THREADS, |out, _, item| {
             yaml::write_seq_entry(out, &item.node, item.verbatim.as_ref(), input)
         });
     }
@@ -47,7 +47,7 @@ pub fn resource_list(
 
 pub fn stream(items: &[OutputItem], input: &str) -> String {
     let mut out = String::with_capacity(output_capacity(items, input));
-    write_items(&mut out, items, |out, i, item| {
+    write_items(&mut out, items, ITEMS_FOR_TWO_THREADS, |out, i, item| {
         if i > 0 {
             out.push_str("---\n");
         }
@@ -56,19 +56,15 @@ pub fn stream(items: &[OutputItem], input: &str) -> String {
     out
 }
 
-/// Writes each item with `write_one(out, its index, item)`: for many items
-/// on two threads, the second part into a string of its own that is then
-/// appended, cut where the two parts take about as long (an item emitted
-/// from its tree costs many times one copied from its text).
-fn write_items(
-    out: &mut String,
-    items: &[OutputItem],
-    write_one: impl Fn(&mut String, usize, &OutputItem) + Sync,
-) {
-    write_items_from(out, items, 256, write_one);
-}
+/// From this many items on, a second thread writes part of the answer.
+const ITEMS_FOR_TWO_THREADS: usize = 256;
 
-fn write_items_from(
+/// Writes each item with `write_one(out, its index, item)`: from
+/// `min_for_two_threads` items on, on two threads, the second part into a
+/// string of its own that is then appended, cut where the two parts take
+/// about as long (an item emitted from its tree costs many times one copied
+/// from its text).
+fn write_items(
     out: &mut String,
     items: &[OutputItem],
     min_for_two_threads: usize,
@@ -186,7 +182,7 @@ mod tests {
             .collect();
         let write = |min: usize, sep: bool| {
             let mut out = String::new();
-            write_items_from(&mut out, &items, min, |out, i, item| {
+            write_items(&mut out, &items, min, |out, i, item| {
                 if sep && i > 0 {
                     out.push_str("---\n");
                 }

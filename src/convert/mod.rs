@@ -362,7 +362,15 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     // not runs of their own.
     let skipped: HashSet<usize> = catalog.referenced_raw(&items);
     let roles: Vec<Role> = items.iter().map(role).collect();
-    let mut converted = convert_operations(&items, &roles, &skipped, config, &lookup).into_iter();
+    let mut converted = convert_operations(
+        &items,
+        &roles,
+        &skipped,
+        config,
+        &lookup,
+        OPERATIONS_FOR_TWO_THREADS,
+    )
+    .into_iter();
     // First decide what becomes of each item, reading only: on any error the
     // items go back as they came, without a copy of them ever being made.
     let mut plans: Vec<Plan> = Vec::with_capacity(items.len());
@@ -767,19 +775,12 @@ fn job_name_from(polyaxon_name: &str) -> String {
     polyaxon_name.to_ascii_lowercase().replace('_', "-")
 }
 
-/// [`convert_one`] for each operation that is converted, in order: on two
-/// threads when there are enough of them to pay for the second.
-fn convert_operations(
-    items: &[Item],
-    roles: &[Role],
-    skipped: &HashSet<usize>,
-    config: &Config,
-    components: &ComponentLookup<'_>,
-) -> Vec<(Option<Vec<Node>>, Diag)> {
-    convert_operations_from(items, roles, skipped, config, components, 16)
-}
+/// From this many operations on, a second thread converts half of them.
+const OPERATIONS_FOR_TWO_THREADS: usize = 16;
 
-fn convert_operations_from(
+/// [`convert_one`] for each operation that is converted, in order: on two
+/// threads from `min_for_two_threads` operations on.
+fn convert_operations(
     items: &[Item],
     roles: &[Role],
     skipped: &HashSet<usize>,
@@ -1141,7 +1142,7 @@ mod tests {
         let config = Config::default();
         let lookup = |_: &str, _: &str| Err("no components here".to_string());
         let run = |min: usize| -> Vec<(Option<Vec<Node>>, Vec<Finding>)> {
-            convert_operations_from(&items, &roles, &HashSet::new(), &config, &lookup, min)
+            convert_operations(&items, &roles, &HashSet::new(), &config, &lookup, min)
                 .into_iter()
                 .map(|(job, diag)| (job, diag.findings))
                 .collect()

@@ -583,14 +583,19 @@ fn record_verbatim(
     let at_line_start = |at: usize| at == 0 || text.as_bytes().get(at - 1) == Some(&b'\n');
     let after_dash =
         start >= 2 && text.get(start - 2..start) == Some("- ") && at_line_start(start - 2);
-    match (stack, chunk.role) {
-        ([], Role::Whole | Role::Part) if at_line_start(start) => {
-            let pruned = matches!(chunk.role, Role::Whole) && offer(node, Offered::Root);
-            copyable.root = Some(Verbatim {
-                range,
-                place: Place::Document,
-                pruned,
-            });
+    // An item of a column-0 block sequence under a key of the root mapping
+    // (or, for a run of entries read alone, of the root sequence).
+    let entry = match (stack, chunk.role) {
+        ([], Role::Whole | Role::Part) => {
+            if at_line_start(start) {
+                let pruned = matches!(chunk.role, Role::Whole) && offer(node, Offered::Root);
+                copyable.root = Some(Verbatim {
+                    range,
+                    place: Place::Document,
+                    pruned,
+                });
+            }
+            return;
         }
         (
             [
@@ -602,16 +607,7 @@ fn record_verbatim(
                 },
             ],
             Role::Entries { key, siblings },
-        ) if after_dash => {
-            let pruned = offer(node, Offered::Entry { key, siblings });
-            copyable.pruned_entries |= pruned;
-            sources.resize(open.children.len() - *base, None);
-            sources.push(Some(Verbatim {
-                range,
-                place: Place::SeqEntry,
-                pruned,
-            }));
-        }
+        ) => (key, siblings, base, sources),
         (
             [
                 Frame::Map {
@@ -627,23 +623,24 @@ fn record_verbatim(
                 },
             ],
             Role::Whole | Role::Part,
-        ) if after_dash => {
-            let pruned = offer(
-                node,
-                Offered::Entry {
-                    key: key.scalar_text().unwrap_or_default(),
-                    siblings: open.pairs.get(*root_base..).unwrap_or_default(),
-                },
-            );
-            copyable.pruned_entries |= pruned;
-            sources.resize(open.children.len() - *base, None);
-            sources.push(Some(Verbatim {
-                range,
-                place: Place::SeqEntry,
-                pruned,
-            }));
-        }
-        _ => {}
+        ) => (
+            key.scalar_text().unwrap_or_default(),
+            open.pairs.get(*root_base..).unwrap_or_default(),
+            base,
+            sources,
+        ),
+        _ => return,
+    };
+    let (key, siblings, base, sources) = entry;
+    if after_dash {
+        let pruned = offer(node, Offered::Entry { key, siblings });
+        copyable.pruned_entries |= pruned;
+        sources.resize(open.children.len() - *base, None);
+        sources.push(Some(Verbatim {
+            range,
+            place: Place::SeqEntry,
+            pruned,
+        }));
     }
 }
 
