@@ -19,8 +19,10 @@
 //! sequence: no block scalar, plain scalar or indented collection can go on
 //! at column 0 inside an item, so the head ends where one reading would
 //! close those; a quoted scalar or flow collection open at the cut is an
-//! error in the chunk read alone; and the entries hold no anchor, alias or
-//! tag, so no chunk depends on another's anchors or `%TAG` handles.
+//! error in the chunk read alone; the entries hold no anchor, alias or tag
+//! and no `%TAG` directive comes before the cut, so no chunk depends on
+//! another's anchors or tag handles; and no chunk may end in an empty value,
+//! which the parser places by what follows it.
 
 use super::node::{Node, Value};
 use super::parse::{Chunk, ChunkRead, Document, Limits, Offered, Prune, Role};
@@ -58,18 +60,14 @@ pub fn parse_in_two(text: &str, limits: &Limits, prune: &Prune<'_>) -> Option<Ve
     }
     let (key, siblings) = header(text.get(..key_line_end)?, limits)?;
 
-    let lines_before = |at: usize| {
-        text.as_bytes()[..at]
+    let newlines = |range: std::ops::Range<usize>| {
+        text.as_bytes()[range]
             .iter()
             .filter(|&&b| b == b'\n')
             .count()
     };
-    let middle_lines = lines_before(middle);
-    let rest_lines = middle_lines
-        + text.as_bytes()[middle..rest]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+    let middle_lines = newlines(0..middle);
+    let rest_lines = middle_lines + newlines(middle..rest);
     // Entries sit two levels down (root mapping, sequence) in the whole input
     // and one level down here.
     let entries_limits = Limits {
