@@ -199,10 +199,12 @@ impl Joined {
         // The tail goes on with keys of the same mapping, none of them again.
         let mut alias_nodes = head.alias_nodes;
         let mut after = Vec::new();
-        let content_end = match tail {
+        // Where the root's text ends: the end of the line of its last value,
+        // when each part had a text for its share of it.
+        let root_end = match tail {
             None => {
                 doc.source.end = text.len();
-                entries.content_end
+                super::parse::line_end_after(text, entries.content_end)
             }
             Some(tail) => {
                 alias_nodes = alias_nodes.saturating_add(tail.alias_nodes);
@@ -233,18 +235,18 @@ impl Joined {
                 pairs.extend(more);
                 doc.source.end = first.source.end;
                 after.extend(tail_docs);
-                // The whole root's text: only when each part had one.
-                if first.copyable.root.is_none() {
-                    doc.copyable.root = None;
-                }
-                first.copyable.root.map_or(0, |v| v.range.end)
+                first.copyable.root.map(|verbatim| verbatim.range.end)
             }
         };
-        // The root's text runs to the end of the line of its last value.
-        doc.copyable.root = doc.copyable.root.take().and_then(|mut verbatim| {
-            verbatim.range.end = super::parse::line_end_after(text, content_end)?;
-            Some(verbatim)
-        });
+        doc.copyable.root = doc
+            .copyable
+            .root
+            .take()
+            .zip(root_end)
+            .map(|(mut verbatim, end)| {
+                verbatim.range.end = end;
+                verbatim
+            });
 
         documents.push(doc);
         documents.extend(after);
