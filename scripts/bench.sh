@@ -18,9 +18,11 @@
 # Builds with --release (the shipped profile: LTO, one codegen unit). The
 # baseline is benches/baseline.rs (yaml::parse_stream + yaml::write_stream and
 # nothing else); inputs come from benches/gen_resource_list.rs (seeded, so
-# every run measures the same bytes). Times with hyperfine when installed
-# (apt-get install hyperfine), else a loop taking the median; peak RSS with
-# /usr/bin/time -v (apt-get install time). Needs python3 for the arithmetic.
+# every run measures the same bytes). Times with scripts/rounds.py: the
+# programs and sizes compared run in interleaved rounds, each spawned
+# directly, and the medians are compared, so that load from elsewhere on the
+# machine weighs on both sides of a ratio alike. Peak RSS with
+# /usr/bin/time -v (apt-get install time). Needs python3.
 # Never run from the test suite: timings are reported, not asserted.
 set -euo pipefail
 
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
         --quick) quick=1 ;;
         --kustomize) kustomize=1 ;;
         --runs-scale) scale="$2"; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -46,8 +48,6 @@ trap 'rm -rf "$work"' EXIT
 for tool in python3 /usr/bin/time; do
     command -v "$tool" > /dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
-have_hyperfine=0
-command -v hyperfine > /dev/null && have_hyperfine=1
 
 echo "== build (release)" >&2
 cargo build --release --locked --quiet
@@ -78,30 +78,11 @@ echo
 echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), nproc $(nproc)"
 echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 echo "- kernel: $(uname -r); $(rustc --version)"
-echo "- timer: $([ "$have_hyperfine" = 1 ] && hyperfine --version || echo 'shell loop, median')"
+echo "- timer: scripts/rounds.py (posix_spawn, wall from spawn to exit, CPU from wait4; interleaved rounds)"
 echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' (+ uncommitted changes)')"
 echo
 
 # --- helpers ------------------------------------------------------------------
-# median wall seconds of `sh -c CMD` over RUNS runs
-time_cmd() {
-    local runs=$(($1 * scale)) cmd="$2"
-    if [ "$have_hyperfine" = 1 ]; then
-        hyperfine --style none --warmup 1 --runs "$runs" -i --export-json "$work/h.json" "$cmd" > /dev/null 2>&1
-        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$work/h.json"
-    else
-        local i t0 t1
-        : > "$work/times"
-        sh -c "$cmd" > /dev/null 2>&1 || true
-        for ((i = 0; i < runs; i++)); do
-            t0=$(date +%s%N)
-            sh -c "$cmd" > /dev/null 2>&1 || true
-            t1=$(date +%s%N)
-            echo $(((t1 - t0))) >> "$work/times"
-        done
-        python3 -c 'import statistics,sys; print(statistics.median(int(l) for l in open(sys.argv[1])) / 1e9)' "$work/times"
-    fi
-}
 # smallest peak RSS (KiB) of CMD over 3 runs
 rss_cmd() {
     local best="" i kb
@@ -117,7 +98,6 @@ verdict() { python3 -c "print('ok' if $1 else 'MISSED')"; }
 
 # --- inputs -------------------------------------------------------------------
 if [ "$quick" = 1 ]; then sizes=(1000 10000); else sizes=(1000 10000 100000); fi
-declare -A runs=([1000]=20 [10000]=10 [100000]=3)
 for n in "${sizes[@]}"; do
     "$gen" "$n" > "$work/list-$n.yaml"
     # Sanity: the generated list converts cleanly.
@@ -129,33 +109,65 @@ for n in "${sizes[@]}"; do
 done
 
 # --- whole function vs bare parse + emit ----------------------------------------
-echo "## Whole function vs bare parse + emit (same input bytes)"
-echo
-echo "| items | input MB | function s | baseline s | ratio (<= 1.3) | per item us | function RSS MB | baseline RSS MB | RSS ratio (<= 1.2) | RSS / input |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-declare -A per_item
-for n in "${sizes[@]}"; do
-    f="$work/list-$n.yaml"
-    mb=$(calc "$(stat -c %s "$f") / 1e6" .1f)
-    tf=$(time_cmd "${runs[$n]}" "'$bin' < '$f' > /dev/null")
-    tb=$(time_cmd "${runs[$n]}" "'$baseline' < '$f' > /dev/null")
-    rf=$(rss_cmd "'$bin' < '$f' > /dev/null")
-    rb=$(rss_cmd "'$baseline' < '$f' > /dev/null")
-    per_item[$n]=$(calc "$tf / $n * 1e6" .2f)
-    echo "| $n | $mb | $(calc "$tf" .3f) | $(calc "$tb" .3f) | $(calc "$tf / $tb" .2f)x $(verdict "$tf / $tb <= 1.3") | ${per_item[$n]} | $(calc "$rf / 1024" .0f) | $(calc "$rb / 1024" .0f) | $(calc "$rf / $rb" .2f)x $(verdict "$rf / $rb <= 1.2") | $(calc "$rf * 1024 / $(stat -c %s "$f")" .1f)x |"
-done
-echo
-lo=$(printf '%s\n' "${per_item[@]}" | sort -g | head -n 1)
-hi=$(printf '%s\n' "${per_item[@]}" | sort -g | tail -n 1)
-echo "Per-item cost spread (max / min over ${sizes[*]} items): $(calc "$hi / $lo" .2f)x (target <= 1.2) $(verdict "$hi / $lo <= 1.2")"
-echo
-
-# Pass-through only (no operations): the share of the ratio that is not conversion.
+# All sizes, the function and the baseline, and the pass-through list run in
+# interleaved rounds (scripts/rounds.py), so that load from elsewhere on the
+# machine falls on every figure alike; the short runs repeat within a round
+# for more samples.
 "$gen" --ops 0 10000 > "$work/plain-10000.yaml"
-tf=$(time_cmd 10 "'$bin' < '$work/plain-10000.yaml' > /dev/null")
-tb=$(time_cmd 10 "'$baseline' < '$work/plain-10000.yaml' > /dev/null")
-echo "Pass-through only (10k items, no operations): function $(calc "$tf" .3f) s, baseline $(calc "$tb" .3f) s, ratio $(calc "$tf / $tb" .2f)x"
-echo
+declare -A repeat=([1000]=5 [10000]=1 [100000]=1)
+inputs=()
+for n in "${sizes[@]}"; do inputs+=("$work/list-$n.yaml@${repeat[$n]}"); done
+inputs+=("$work/plain-10000.yaml")
+if [ "$quick" = 1 ]; then rounds=$((6 * scale)); else rounds=$((8 * scale)); fi
+echo "== $rounds interleaved rounds over ${sizes[*]} items" >&2
+python3 scripts/rounds.py "$rounds" "function=$bin" "baseline=$baseline" -- "${inputs[@]}" > "$work/rounds.json"
+declare -A rss_f rss_b
+for n in "${sizes[@]}"; do
+    rss_f[$n]=$(rss_cmd "'$bin' < '$work/list-$n.yaml' > /dev/null")
+    rss_b[$n]=$(rss_cmd "'$baseline' < '$work/list-$n.yaml' > /dev/null")
+done
+rss_args=()
+for n in "${sizes[@]}"; do rss_args+=("$n" "${rss_f[$n]}" "${rss_b[$n]}"); done
+python3 - "$work" "$rounds" "${rss_args[@]}" <<'PY'
+import json, os, statistics, sys
+work, rounds, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+times = json.load(open(os.path.join(work, "rounds.json")))
+rss = {int(rest[i]): (int(rest[i + 1]), int(rest[i + 2])) for i in range(0, len(rest), 3)}
+med = statistics.median
+def ok(good):
+    return "ok" if good else "MISSED"
+def runs(name, path):
+    return times[name][os.path.join(work, path)]
+print("## Whole function vs bare parse + emit (same input bytes)")
+print()
+print(f"Medians of {rounds} interleaved rounds (short runs repeated within a round); CPU is user + system time of all threads.")
+print()
+print("| items | input MB | function s | baseline s | ratio (<= 1.3) | per item us (median) | per item us (min) | CPU per item us | function RSS MB | baseline RSS MB | RSS ratio (<= 1.2) | RSS / input |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+per_item = {"median": {}, "min": {}, "cpu": {}}
+for n, (rf, rb) in sorted(rss.items()):
+    path = f"list-{n}.yaml"
+    f, b = runs("function", path), runs("baseline", path)
+    tf, tb = med(f["wall"]), med(b["wall"])
+    size = os.path.getsize(os.path.join(work, path))
+    per_item["median"][n] = tf / n * 1e6
+    per_item["min"][n] = min(f["wall"]) / n * 1e6
+    per_item["cpu"][n] = med(f["cpu"]) / n * 1e6
+    print(f"| {n} | {size / 1e6:.1f} | {tf:.3f} | {tb:.3f} | {tf / tb:.2f}x {ok(tf / tb <= 1.3)} "
+          f"| {per_item['median'][n]:.1f} | {per_item['min'][n]:.1f} | {per_item['cpu'][n]:.1f} "
+          f"| {rf / 1024:.0f} | {rb / 1024:.0f} | {rf / rb:.2f}x {ok(rf / rb <= 1.2)} | {rf * 1024 / size:.1f}x |")
+print()
+sizes = " / ".join(str(n) for n in sorted(rss))
+spread = {k: max(v.values()) / min(v.values()) for k, v in per_item.items()}
+print(f"Per-item cost spread (max / min over {sizes} items), target <= 1.2: "
+      f"median wall {spread['median']:.2f}x {ok(spread['median'] <= 1.2)}; "
+      f"fastest run {spread['min']:.2f}x; CPU time {spread['cpu']:.2f}x")
+print()
+f, b = runs("function", "plain-10000.yaml"), runs("baseline", "plain-10000.yaml")
+tf, tb = med(f["wall"]), med(b["wall"])
+print(f"Pass-through only (10k items, no operations): function {tf:.3f} s, baseline {tb:.3f} s, ratio {tf / tb:.2f}x")
+print()
+PY
 
 # --- one operation, cold process -------------------------------------------------
 # A ~1 ms process is below what a shell-based timer can correct for, so this
@@ -212,9 +224,16 @@ if [ "$kustomize" = 1 ]; then
         printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- resources.yaml\n' > "$work/k$n/kustomization.yaml"
         "$gen" --no-kpt "$n" > "$work/klist-$n.yaml"
         kubectl kustomize "$work/k$n" > /dev/null
-        tk=$(time_cmd 2 "kubectl kustomize '$work/k$n' > /dev/null")
-        tu=$(time_cmd 10 "'$bin' < '$work/klist-$n.yaml' > /dev/null")
-        echo "| $n | $(calc "$tk" .2f) | $(calc "$tu" .3f) | $(calc "$tk / $tu" .0f)x $(verdict "$tk / $tu >= 30") |"
+        # Interleaved, as above: kustomize reads its directory, we read the
+        # same resources as a list on stdin.
+        python3 scripts/rounds.py 3 "kustomize=$(type -P kubectl) kustomize $work/k$n" "function=$bin" \
+            -- "$work/klist-$n.yaml" > "$work/k$n.json"
+        python3 - "$work/k$n.json" "$n" <<'PY'
+import json, statistics, sys
+times, n = json.load(open(sys.argv[1])), sys.argv[2]
+tk, tu = (statistics.median(next(iter(times[name].values()))["wall"]) for name in ("kustomize", "function"))
+print(f"| {n} | {tk:.2f} | {tu:.3f} | {tk / tu:.0f}x {'ok' if tk / tu >= 30 else 'MISSED'} |")
+PY
     done
     echo
 fi
