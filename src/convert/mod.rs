@@ -335,10 +335,12 @@ fn is_orchestrator_annotation(key: &str) -> bool {
 /// Converts every Polyaxon item. On any error the items come back unchanged.
 pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     let mut results = Vec::new();
+    let roles: Vec<Role> = items.iter().map(role).collect();
     let sources: HashSet<String> = items
         .iter()
-        .filter_map(|i| {
-            match role(i) {
+        .zip(&roles)
+        .filter_map(|(i, role)| {
+            match role {
                 Role::Operation => Some("PolyaxonOperation"),
                 Role::PolyaxonfileConfigMap => Some("ConfigMap"),
                 _ => None,
@@ -361,7 +363,6 @@ pub fn convert(items: Vec<Item>, config: &Config) -> Outcome {
     // Raw Polyaxon components that an operation references are components,
     // not runs of their own.
     let skipped: HashSet<usize> = catalog.referenced_raw(&items);
-    let roles: Vec<Role> = items.iter().map(role).collect();
     let mut converted = convert_operations(
         &items,
         &roles,
@@ -535,31 +536,29 @@ fn misspelled(what: &str, item: &Item) -> Finding {
 
 /// Two objects of one kind, namespace and name, at least one of them ours:
 /// the API server would keep only one.
-fn duplicate_objects(out: &[&Node]) -> Vec<Finding> {
+fn duplicate_objects<'a>(out: &[&'a Node]) -> Vec<Finding> {
     let ours = |n: &Node| {
         n.get_path(&["metadata", "labels", job::MANAGED_BY])
             .and_then(Node::scalar_text)
             == Some(job::TOOL)
     };
-    let key = |n: &Node| {
+    let key = |n: &'a Node| {
         (
             n.get("kind")
                 .and_then(Node::scalar_text)
-                .unwrap_or_default()
-                .to_string(),
-            meta(n, "namespace").unwrap_or_default().to_string(),
-            meta(n, "name").unwrap_or_default().to_string(),
+                .unwrap_or_default(),
+            meta(n, "namespace").unwrap_or_default(),
+            meta(n, "name").unwrap_or_default(),
         )
     };
-    let mut seen: std::collections::HashMap<(String, String, String), &Node> =
-        std::collections::HashMap::new();
+    let mut seen: HashMap<(&str, &str, &str), &Node> = HashMap::with_capacity(out.len());
     let mut findings = Vec::new();
     for node in out {
         let k = key(node);
         if let Some(first) = seen.get(&k) {
             if ours(node) || ours(first) {
                 let shown = if k.1.is_empty() {
-                    k.2.clone()
+                    k.2.to_string()
                 } else {
                     format!("{}/{}", k.1, k.2)
                 };
