@@ -39,6 +39,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>, io: &mut Io<'_>) 
             return code;
         }
     };
+    let limits = match &cli.command {
+        Some(Command::Render(args)) => &args.limits,
+        None => &cli.limits,
+    };
+    crate::memory::set_template_limit(limits.max_template_bytes);
     match &cli.command {
         Some(Command::Render(args)) => render(args, io),
         None => match &cli.config_file {

@@ -81,6 +81,10 @@ pub struct LimitArgs {
     /// a node (stops "billion laughs").
     #[arg(long, global = true, default_value_t = 1_000_000, value_name = "N")]
     pub max_alias_nodes: usize,
+    /// Most memory one template may use while it renders; past it the run
+    /// stops with exit 1 and nothing written.
+    #[arg(long, global = true, default_value_t = crate::memory::DEFAULT_TEMPLATE_BYTES, value_name = "BYTES")]
+    pub max_template_bytes: usize,
 }
 
 impl LimitArgs {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod glob;
+pub mod memory;
 pub mod parallel;
 pub mod policy;
 pub mod read;

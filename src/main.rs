@@ -1,5 +1,9 @@
 use std::io::IsTerminal;
 
+/// Bounds what one template may allocate (see `memory`).
+#[global_allocator]
+static ALLOCATOR: polyaxon_krm::memory::Budgeted = polyaxon_krm::memory::Budgeted;
+
 fn main() {
     let stdin = std::io::stdin();
     let stdin_is_terminal = stdin.is_terminal();

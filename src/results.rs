@@ -127,22 +127,34 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.severity.as_str())?;
         if let Some(r) = &self.resource {
-            match &r.namespace {
-                Some(ns) => write!(f, "{}/{}/{} ", r.kind, ns, r.name)?,
-                None => write!(f, "{}/{} ", r.kind, r.name)?,
-            }
+            write!(f, "{r} ")?;
         }
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }
         write!(f, "{}", self.message)?;
         if let Some(file) = &self.file {
-            match file.document {
-                Some(doc) => write!(f, " ({}, document {doc})", file.path)?,
-                None => write!(f, " ({})", file.path)?,
-            }
+            write!(f, " ({file})")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+impl fmt::Display for FileRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.document {
+            Some(doc) => write!(f, "{}, document {doc}", self.path),
+            None => write!(f, "{}", self.path),
+        }
     }
 }
 

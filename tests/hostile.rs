@@ -168,6 +168,76 @@ fn alias_bomb_inside_a_resource_list_is_an_error() {
     assert_clean_error(&krm(text), "alias");
 }
 
+/// A PolyaxonOperation whose container command is `template`, as a bare
+/// document (both modes read it).
+fn operation_with_template(template: &str) -> String {
+    format!(
+        "apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata:\n  name: bomb\nspec:\n  version: 1.1\n  kind: operation\n  component:\n    run:\n      kind: job\n      container:\n        image: busybox\n        command: [{}]\n",
+        serde_json::to_string(template).expect("a string")
+    )
+}
+
+/// Templates whose values double (or square) with each step: a few hundred
+/// bytes that ask for terabytes in a handful of instructions, far inside the
+/// fuel bound. Each stops at `--max-template-bytes`, naming the field.
+const TEMPLATE_BOMBS: &[&str] = &[
+    // A namespace variable doubled in a loop.
+    "{% set ns = namespace(a='xxxxxxxx') %}{% for i in range(40) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}{{ ns.a }}",
+    // Straight-line doubling, no loop at all.
+    "{% set a = 'xxxxxxxx' %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{% set a = a ~ a %}{{ a }}",
+    // A recursive loop that doubles its item as it goes down.
+    "{% for s in ['xxxxxxxx'] recursive %}{{ loop([s ~ s]) }}{% endfor %}",
+    // Squaring through a filter, in one expression.
+    "{{ ('x' * 10000) | replace('x', 'x' * 10000) | replace('x', 'x' * 10000) }}",
+    // The largest repetition minijinja allows, written out twice.
+    "{% set a = 'x' * 100000000 %}{{ a ~ a }}",
+];
+
+#[test]
+fn template_bombs_stop_at_the_memory_bound() {
+    for template in TEMPLATE_BOMBS {
+        let input = operation_with_template(template);
+        for out in [krm(input.as_bytes()), render(input.as_bytes())] {
+            assert_clean_error(&out, "--max-template-bytes");
+            assert!(
+                out.stderr
+                    .contains("PolyaxonOperation/bomb spec.component.run.container.command[0]: "),
+                "the message names the object and the field\n{}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_template_memory_bound_is_a_flag() {
+    // 100 MB of repetition: over the default bound, through with 1 GB; its
+    // rendered field is then over the 16 MiB a field may hold, an error result.
+    let input = operation_with_template("{{ 'x' * 100000000 }}");
+    assert_clean_error(&krm(input.as_bytes()), "--max-template-bytes");
+    let out = run_limited(
+        &["--max-template-bytes", "1000000000"],
+        input.into_bytes(),
+        4096 * MIB,
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("more than a field may hold") && out.stdout.starts_with(b"apiVersion"),
+        "an error result, the items unchanged\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn ordinary_templates_render_under_the_memory_bound() {
+    // A 10 MB field built by a template: well inside the bound, converted.
+    let input = operation_with_template("{{ 'ab' * 5000000 }}");
+    let out = krm(input.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stdout.len() > 10_000_000, "{}", out.describe());
+}
+
 /// Every depth error names its flag (finding F4, fixed).
 const DEPTH_MESSAGE: &str = "--max-depth";
 

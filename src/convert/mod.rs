@@ -818,6 +818,14 @@ fn convert_one(
 ) -> (Option<Vec<Node>>, Diag) {
     let mut diag = Diag::default();
     let node = &item.node;
+    // Named beforehand for the message of a template that runs out of memory
+    // (`crate::memory`), in the words of a finding's stderr line.
+    let resource = resource_ref(node).or_else(|| raw_ref(item));
+    let file = file_ref(item);
+    crate::memory::converting(
+        format_args!("{}", resource.map(|r| format!("{r} ")).unwrap_or_default()),
+        format_args!("{}", file.map(|f| format!(" ({f})")).unwrap_or_default()),
+    );
     let (spec, spec_path) = if item.raw_polyaxon {
         (Some(node), "")
     } else {

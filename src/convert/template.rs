@@ -64,7 +64,10 @@ impl Templates {
     fn render_at(&self, node: &mut Node, path: At<'_>, diag: &mut Diag) {
         match &mut node.value {
             Value::Scalar(scalar) if has_template(&scalar.text) => {
-                match self.render_scalar(&scalar.text) {
+                let budget = crate::memory::TemplateBudget::start(format_args!("{path}"));
+                let rendered = self.render_scalar(&scalar.text);
+                drop(budget);
+                match rendered {
                     Ok((text, typed)) => {
                         scalar.text = text;
                         if typed {
@@ -131,7 +134,7 @@ impl Templates {
                 return Err(self.undefined_expression(expr));
             }
             let typed = matches!(value.kind(), ValueKind::Number | ValueKind::Bool);
-            return Ok((python_str(&value), typed));
+            return fits(python_str(&value)).map(|text| (text, typed));
         }
         let template = self
             .env
@@ -147,13 +150,7 @@ impl Templates {
         let rendered = template
             .render(&self.context)
             .map_err(|e| self.explain(&e, text))?;
-        if rendered.len() > MAX_RENDERED_BYTES {
-            return Err(format!(
-                "the template renders to {} bytes, more than a field may hold ({MAX_RENDERED_BYTES})",
-                rendered.len()
-            ));
-        }
-        Ok((rendered, false))
+        fits(rendered).map(|text| (text, false))
     }
 
     fn undefined(&self, name: &str) -> String {
@@ -237,6 +234,17 @@ impl Templates {
         }
         format!("template error in {text:?}: {detail}")
     }
+}
+
+/// A rendered field no larger than a scalar may be.
+fn fits(rendered: String) -> Result<String, String> {
+    if rendered.len() > MAX_RENDERED_BYTES {
+        return Err(format!(
+            "the template renders to {} bytes, more than a field may hold ({MAX_RENDERED_BYTES})",
+            rendered.len()
+        ));
+    }
+    Ok(rendered)
 }
 
 /// The names in `connections['NAME']` / `connections["NAME"]` of a template.
@@ -341,5 +349,15 @@ mod tests {
             .render_scalar("{% for i in range(100000000) %}x{% endfor %}")
             .expect_err("fuel");
         assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn a_rendered_field_is_no_larger_than_a_scalar_may_be() {
+        let t = t();
+        for template in ["{{ 'ab' * 9000000 }}", "-{{ 'ab' * 9000000 }}"] {
+            let e = t.render_scalar(template).expect_err("too large");
+            assert!(e.contains("more than a field may hold"), "{e}");
+        }
+        assert!(t.render_scalar("{{ 'ab' * 8000000 }}").is_ok());
     }
 }
