@@ -10,7 +10,7 @@
 #   per-item cost at 1k / 10k / 100k items                   target flat within 1.2x
 #   peak RSS vs bare parse + emit                            target <= 1.2x
 #   hostile inputs (alias bomb, deep nesting, 100 MB value,
-#   wide mapping, ...): wall time and peak RSS               target < 1 s each
+#   template bombs, wide mapping, ...): wall time, peak RSS  target < 1 s each
 #
 # --quick       1k and 10k items only, fewer runs (a smoke test; figures noisy)
 # --kustomize   also time `kubectl kustomize` (slow and superlinear: not for CI)
@@ -259,6 +259,12 @@ put("duplicate-keys", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nme
 put("bare-scalar", b"just a string\n")
 put("empty", b"")
 put("truncated", b"apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: x\n")
+def operation(template):
+    return ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata: {name: bomb}\n"
+            "spec:\n  version: 1.1\n  kind: operation\n  component:\n    run:\n      kind: job\n"
+            "      container:\n        image: busybox\n        command: ['%s']\n" % template.replace("'", "''")).encode()
+put("template-doubling", operation("{% set ns = namespace(a='xxxxxxxx') %}{% for i in range(40) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}{{ ns.a }}"))
+put("template-squaring", operation("{{ ('x' * 10000) | replace('x', 'x' * 10000) | replace('x', 'x' * 10000) }}"))
 EOF
 echo "## Hostile inputs (KRM mode; each but the wide mappings must exit 1 with a message; target < 1 s)"
 echo
