@@ -130,7 +130,7 @@ pub fn load(object: &Node) -> (Config, Vec<Finding>) {
                     fields.push((key, path, node));
                 }
                 Ok(_) => findings.push(Finding::error("expected one YAML document").at(path)),
-                Err(e) => findings.push(Finding::error(format!("not valid YAML: {e}")).at(path)),
+                Err(e) => findings.push(Finding::error(format!("{}: {e}", e.what())).at(path)),
             }
         }
         fields

@@ -25,8 +25,7 @@ pub struct Input {
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<&str, Finding> {
     if bytes.len() > max_bytes {
         return Err(Finding::error(format!(
-            "the input is {} bytes, over the limit of {max_bytes} (--max-input-bytes)",
-            bytes.len()
+            "the input is over the limit of {max_bytes} bytes (--max-input-bytes)"
         )));
     }
     std::str::from_utf8(bytes).map_err(|e| {
@@ -84,7 +83,7 @@ pub fn read_krm_for(text: &str, limits: &Limits, answer: Answer) -> Result<Input
         keeps_place && crate::convert::passes_through(node)
     };
     let docs = yaml::parse_stream_pruning(text, limits, &prune)
-        .map_err(|e| vec![Finding::error(format!("the input is not valid YAML: {e}"))])?;
+        .map_err(|e| vec![Finding::error(format!("the input is {}: {e}", e.what()))])?;
     let roots: Vec<(usize, Node, Copyable, Range<usize>)> = docs
         .into_iter()
         .enumerate()
@@ -246,8 +245,7 @@ pub fn read_config_file(path: &Path, limits: &Limits) -> Result<Node, Finding> {
     })?;
     let text = decode(&bytes, usize::MAX).map_err(|f| f.on(None, Some(file.clone())))?;
     let docs = yaml::parse_stream(text, limits).map_err(|e| {
-        Finding::error(format!("the config file is not valid YAML: {e}"))
-            .on(None, Some(file.clone()))
+        Finding::error(format!("the config file is {}: {e}", e.what())).on(None, Some(file.clone()))
     })?;
     let mut roots = docs
         .into_iter()
@@ -355,7 +353,7 @@ pub fn read_files(files: &[SourceFile], limits: &Limits) -> (Vec<Item>, Vec<Find
         let docs = match yaml::parse_stream(&file.text, limits) {
             Ok(docs) => docs,
             Err(e) => {
-                findings.push(Finding::error(format!("not valid YAML: {e}")).on(
+                findings.push(Finding::error(format!("{}: {e}", e.what())).on(
                     None,
                     Some(FileRef {
                         path: file.path.clone(),

@@ -294,6 +294,31 @@ fn depth_limit_is_a_flag() {
     assert_eq!(raised.code, Some(0), "{}", raised.describe());
 }
 
+/// Valid YAML over one of our limits is said to be over a limit, not
+/// invalid, and the input limit gives the limit, not a size it never read.
+#[test]
+fn a_valid_input_over_a_limit_is_not_called_invalid() {
+    let two_docs = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n";
+    for (args, mentions) in [
+        (&["--max-scalar-bytes", "5"][..], "over a limit"),
+        (&["--max-documents", "1"][..], "over a limit"),
+        (&["--max-depth", "1"][..], "over a limit"),
+        (
+            &["--max-input-bytes", "10"][..],
+            "over the limit of 10 bytes (--max-input-bytes)",
+        ),
+    ] {
+        let out = run_limited(
+            args,
+            two_docs.as_bytes().to_vec(),
+            SMALL_AS,
+            Duration::from_secs(120),
+        );
+        assert_clean_error(&out, mentions);
+        assert!(!out.stderr.contains("not valid YAML"), "{}", out.describe());
+    }
+}
+
 fn big_scalar_input(bytes: usize) -> Vec<u8> {
     let mut input =
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  big: ".to_vec();

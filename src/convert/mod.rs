@@ -222,7 +222,7 @@ fn convert_config_map(
                 }
             }
             Err(e) => {
-                findings.push(fail(format!("not valid YAML: {e}")));
+                findings.push(fail(format!("{}: {e}", e.what())));
                 continue;
             }
         };

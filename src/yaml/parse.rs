@@ -109,6 +109,16 @@ pub struct YamlError {
 }
 
 impl YamlError {
+    /// How a message about this error starts: over one of our limits (the
+    /// text may be fine YAML) or not YAML at all.
+    pub fn what(&self) -> &'static str {
+        if self.message.contains("(--max-") {
+            "over a limit"
+        } else {
+            "not valid YAML"
+        }
+    }
+
     fn at(span: &Span, message: impl Into<String>) -> Self {
         YamlError {
             message: message.into(),
