@@ -300,7 +300,9 @@ fn resolve_config(
     function_config: Option<&Node>,
     items: &[Item],
 ) -> (Option<Config>, Vec<Finding>) {
-    let mut candidates: Vec<&Node> = Vec::new();
+    // Each with where it came from, for the message when there are several:
+    // the functionConfig (`None`) or an item, and its file if known.
+    let mut candidates: Vec<(&Node, Option<Option<crate::results::FileRef>>)> = Vec::new();
     if let Some(fc) = function_config {
         if !config::is_config_object(fc) {
             let kind = fc.get("kind").and_then(Node::as_str).unwrap_or("?");
@@ -315,28 +317,28 @@ fn resolve_config(
                 ],
             );
         }
-        candidates.push(fc);
+        candidates.push((fc, None));
     }
     for item in items {
         if item.node.get("kind").and_then(Node::as_str) == Some("RenderPolyaxon")
             && item.node.get("apiVersion").and_then(Node::as_str) == Some(config::GROUP_VERSION)
         {
-            candidates.push(&item.node);
+            candidates.push((&item.node, Some(convert::file_ref(item))));
         }
     }
-    let mut distinct: Vec<&Node> = Vec::new();
-    for c in candidates {
-        if !distinct.iter().any(|d| same_config(d, c)) {
-            distinct.push(c);
+    let mut distinct: Vec<(&Node, Option<Option<crate::results::FileRef>>)> = Vec::new();
+    for (c, file) in candidates {
+        if !distinct.iter().any(|(d, _)| same_config(d, c)) {
+            distinct.push((c, file));
         }
     }
     // kpt's default functionConfig is an empty ConfigMap: no config at all.
     if distinct.len() > 1 {
-        distinct.retain(|c| !is_empty_configmap(c));
+        distinct.retain(|(c, _)| !is_empty_configmap(c));
     }
     match distinct.as_slice() {
         [] => (Some(Config::default()), Vec::new()),
-        [one] => {
+        [(one, _)] => {
             let (config, findings) = config::load(one);
             let resource = convert::resource_ref(one);
             let findings = findings
@@ -348,14 +350,20 @@ fn resolve_config(
         many => {
             let names: Vec<String> = many
                 .iter()
-                .filter_map(|n| convert::resource_ref(n))
-                .map(|r| format!("{}/{}", r.kind, r.name))
+                .filter_map(|(n, file)| {
+                    let r = convert::resource_ref(n)?;
+                    Some(match file {
+                        Some(Some(file)) => format!("{}/{} in {file}", r.kind, r.name),
+                        Some(None) => format!("{}/{}", r.kind, r.name),
+                        None => format!("{}/{}, the function config", r.kind, r.name),
+                    })
+                })
                 .collect();
             (
                 None,
                 vec![Finding::error(format!(
                     "more than one function config ({}); keep one RenderPolyaxon",
-                    names.join(", ")
+                    names.join("; ")
                 ))],
             )
         }
