@@ -167,7 +167,7 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
             diag.error(child(&at, "name"), format!("\"{name}\" is declared twice"));
             continue;
         }
-        let kind = item.get("type").and_then(Node::as_str).map(str::to_string);
+        let mut kind = item.get("type").and_then(Node::as_str).map(str::to_string);
         if let Some(k) = &kind
             && !TYPES.contains(&k.as_str())
         {
@@ -175,6 +175,9 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
                 .map(|s| format!("; did you mean \"{s}\"?"))
                 .unwrap_or_default();
             diag.error(child(&at, "type"), format!("unknown type \"{k}\"{hint}"));
+            // One finding for the misspelling: the value is not checked
+            // against a type it was never meant to have.
+            kind = None;
         }
         let flag = |key: &str, diag: &mut Diag| match item.get(key).and_then(Node::resolve) {
             None | Some(Resolved::Null) => false,
@@ -643,6 +646,19 @@ mod tests {
             messages
                 .iter()
                 .any(|(p, m)| p == "params.extra" && m.contains("matching input")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_misspelled_type_is_one_finding() {
+        let component = node("inputs:\n- {name: lr, type: flaot, value: 0.001}\n");
+        let mut diag = Diag::default();
+        resolve(&component, "c", None, &globals(), &[], &mut diag);
+        let messages: Vec<_> = diag.findings.iter().map(|f| f.message.clone()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(
+            messages[0].contains("unknown type \"flaot\"; did you mean \"float\"?"),
             "{messages:?}"
         );
     }
