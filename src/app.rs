@@ -43,7 +43,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>, io: &mut Io<'_>) 
         Some(Command::Render(args)) => &args.limits,
         None => &cli.limits,
     };
-    crate::memory::set_template_limit(limits.max_template_bytes);
+    crate::template_guard::start_run(limits.templates());
     match &cli.command {
         Some(Command::Render(args)) => render(args, io),
         None => match &cli.config_file {
@@ -155,7 +155,7 @@ fn legacy_plugin(file: &Path, cli: &Cli, io: &mut Io<'_>) -> i32 {
             cli.plugin_args
         )));
     }
-    let config_node = match read::read_config_file(file, &limits.yaml()) {
+    let config_node = match read::read_config_file(file, &limits.yaml(), limits.max_input_bytes) {
         Ok(n) => n,
         Err(f) => {
             let _ = writeln!(io.stderr, "{f}");
@@ -202,12 +202,15 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
     };
     let mut files: Vec<SourceFile> = Vec::new();
     let mut paths = Vec::new();
+    // `--max-input-bytes` bounds what the run reads in all, files and stdin.
+    let mut left = limits.max_input_bytes;
     for path in &args.paths {
         if path.as_os_str() == "-" {
             let bytes = match read_all(io, limits) {
                 Ok(b) => b,
                 Err(f) => return fail(io, &[f]),
             };
+            left = left.saturating_sub(bytes.len());
             match read::decode(&bytes, limits.max_input_bytes) {
                 Ok(text) => files.push(SourceFile {
                     path: "<stdin>".into(),
@@ -225,10 +228,11 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
     };
     for path in found {
         let shown = path.display().to_string();
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read::read_file_capped(&path, left, limits.max_input_bytes) {
             Ok(b) => b,
             Err(e) => return fail(io, &[Finding::error(format!("cannot read {shown}: {e}"))]),
         };
+        left -= bytes.len();
         match read::decode(&bytes, limits.max_input_bytes) {
             Ok(text) => files.push(SourceFile {
                 path: shown,
@@ -245,7 +249,7 @@ fn render(args: &RenderArgs, io: &mut Io<'_>) -> i32 {
             .map(std::path::PathBuf::from)
     });
     let config_node = match &config_path {
-        Some(path) => match read::read_config_file(path, &limits.yaml()) {
+        Some(path) => match read::read_config_file(path, &limits.yaml(), limits.max_input_bytes) {
             Ok(n) => Some(n),
             Err(f) => return fail(io, &[f]),
         },

@@ -83,11 +83,31 @@ pub struct LimitArgs {
     pub max_alias_nodes: usize,
     /// Most memory one template may use while it renders; past it the run
     /// stops with exit 1 and nothing written.
-    #[arg(long, global = true, default_value_t = crate::memory::DEFAULT_TEMPLATE_BYTES, value_name = "BYTES")]
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_TEMPLATE_BYTES, value_name = "BYTES")]
     pub max_template_bytes: usize,
+    /// Most bytes all templates of one run may render together (aliases and
+    /// presets can repeat one templated field many times).
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_RENDERED_BYTES, value_name = "BYTES")]
+    pub max_rendered_bytes: usize,
+    /// Longest one template may take to render; past it the run stops with
+    /// exit 1 and nothing written.
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_TEMPLATE_SECONDS, value_name = "SECONDS")]
+    pub max_template_seconds: f64,
+    /// Longest all templates of one run may take together.
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_RENDERING_SECONDS, value_name = "SECONDS")]
+    pub max_rendering_seconds: f64,
 }
 
 impl LimitArgs {
+    pub fn templates(&self) -> crate::template_guard::RunLimits {
+        crate::template_guard::RunLimits {
+            template_bytes: self.max_template_bytes,
+            rendered_bytes: self.max_rendered_bytes,
+            template_seconds: self.max_template_seconds,
+            rendering_seconds: self.max_rendering_seconds,
+        }
+    }
+
     pub fn yaml(&self) -> Limits {
         Limits {
             max_depth: self.max_depth,

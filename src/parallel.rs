@@ -2,11 +2,13 @@
 
 use std::sync::Mutex;
 
-/// The stack of each thread we start: a deep tree (`--max-depth` raised) is
-/// read, converted and freed recursively, so a second thread must go at
-/// least as deep as the main one (8 MiB on Linux) before it overflows.
-/// Reserved, not touched: it costs no memory until used.
-pub const STACK_BYTES: usize = 64 << 20;
+/// The stack of each thread we start (the binary's work runs on one too): a
+/// deep tree (`--max-depth` raised) is read, converted and freed
+/// recursively, and a template can nest a value as deep as its fuel allows
+/// (~180,000 levels at 200,000 instructions), which minijinja prints
+/// recursively (~400 bytes a level). Reserved, not touched: it costs no
+/// memory until used.
+pub const STACK_BYTES: usize = 256 << 20;
 
 /// Runs `first` here and `second` on a second thread (as `rayon::join`
 /// does) and gives both results. When no thread can be started (a sandbox's

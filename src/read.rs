@@ -233,14 +233,33 @@ fn read_resource_list(
     }
 }
 
+/// Reads at most `max_bytes` of a file: a larger one is an error before it
+/// is read whole (`--max-input-bytes`, `limit`, bounds what a run reads in
+/// all; `max_bytes` is what is left of it).
+pub fn read_file_capped(path: &Path, max_bytes: usize, limit: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let cap = u64::try_from(max_bytes).unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    file.take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() > max_bytes {
+        return Err(format!(
+            "over the limit of {limit} bytes the run may read (--max-input-bytes)"
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads a config file (the legacy plugin's argument, or `render --config`).
-pub fn read_config_file(path: &Path, limits: &Limits) -> Result<Node, Finding> {
+pub fn read_config_file(path: &Path, limits: &Limits, max_bytes: usize) -> Result<Node, Finding> {
     let file = FileRef {
         path: path.display().to_string(),
         index: 0,
         document: None,
     };
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_file_capped(path, max_bytes, max_bytes).map_err(|e| {
         Finding::error(format!("cannot read the config file: {e}")).on(None, Some(file.clone()))
     })?;
     let text = decode(&bytes, usize::MAX).map_err(|f| f.on(None, Some(file.clone())))?;

@@ -229,6 +229,115 @@ fn the_template_memory_bound_is_a_flag() {
     );
 }
 
+/// Templates that take long without much memory: one instruction can sort
+/// 100,000 items or search 10 MB, so fuel does not bound their time.
+#[test]
+fn slow_templates_stop_at_the_time_bound() {
+    for template in [
+        "{% set s = range(100000)|map('string')|list %}{% for i in range(30000) %}{% set t = s|sort %}{% endfor %}ok",
+        "{% set a = 'x' * 10000000 %}{% for i in range(30000) %}{% if 'z' in a %}{% endif %}{% endfor %}ok",
+    ] {
+        let input = operation_with_template(template);
+        let out = krm(input.as_bytes());
+        assert_clean_error(&out, "--max-template-seconds");
+        assert!(
+            out.stderr
+                .contains("PolyaxonOperation/bomb spec.component.run.container.command[0]: "),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// Aliases repeat one templated field: each copy is rendered, so the run's
+/// totals (bytes rendered, time spent rendering) bound what one field's
+/// bounds cannot.
+#[test]
+fn repeated_template_fields_stop_at_the_run_totals() {
+    let repeated = |template: &str| {
+        let field = serde_json::to_string(template).expect("a string");
+        format!(
+            "apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata:\n  name: bomb\nspec:\n  version: 1.1\n  kind: operation\n  component:\n    run:\n      kind: job\n      container:\n        image: busybox\n        command: &b [&a {field}{}]\n        args: [{}]\n",
+            ", *a".repeat(15),
+            vec!["*b"; 16].join(", ")
+        )
+    };
+    // 256 fields of 16,000,000 bytes each.
+    let out = krm(repeated("{{ 'x' * 16000000 }}"));
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("--max-rendered-bytes"),
+        "{}",
+        out.describe()
+    );
+    // 256 renders of a loop that takes a few milliseconds each.
+    let out = run_limited(
+        &["--max-rendering-seconds", "0.3"],
+        repeated("{% for i in range(2000) %}{% set t = range(1000)|list|sort %}{% endfor %}ok")
+            .into_bytes(),
+        SMALL_AS,
+        Duration::from_secs(120),
+    );
+    assert_clean_error(&out, "--max-rendering-seconds");
+}
+
+/// Printing a value nested as deep as fuel allows recurses ~175,000 levels:
+/// the work runs on a stack made for it.
+#[test]
+fn a_template_value_nested_as_deep_as_fuel_allows_is_printed() {
+    let open = "[".repeat(50);
+    let close = "]".repeat(50);
+    let input = operation_with_template(&format!(
+        "{{% set ns = namespace(a=[]) %}}{{% for i in range(3500) %}}{{% set ns.a = {open}ns.a{close} %}}{{% endfor %}}{{{{ ns.a }}}}"
+    ));
+    let out = krm(input.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stdout.len() > 350_000, "{}", out.describe());
+}
+
+/// Builtin filters whose arguments make Rust panic before any allocation.
+#[test]
+fn filter_arguments_that_would_panic_are_error_results() {
+    for template in [
+        "{{ '%.70000f'|format(1) }}",
+        "{{ range(3)|batch(2**62)|list }}",
+        "{{ range(10)|slice(9223372036854775807)|list }}",
+    ] {
+        let out = krm(operation_with_template(template).into_bytes());
+        assert_eq!(out.code, Some(1), "{template}\n{}", out.describe());
+        assert!(out.stderr.contains(" is over "), "{}", out.describe());
+        assert!(out.stdout.starts_with(b"apiVersion"), "{}", out.describe());
+    }
+}
+
+/// Two threads past the memory bound at once write one message, not two
+/// interleaved.
+#[test]
+fn two_threads_past_the_bound_write_one_message() {
+    let mut input = String::new();
+    for i in 0..40 {
+        let template = if i == 0 || i == 20 {
+            "{% set a = 'x' * 100000000 %}{{ a ~ a }}"
+        } else {
+            "{{ 'ok' }}"
+        };
+        input.push_str(
+            &operation_with_template(template).replace("name: bomb", &format!("name: op{i}")),
+        );
+        input.push_str("---\n");
+    }
+    for _ in 0..10 {
+        let out = krm(input.as_bytes());
+        assert_clean_error(&out, "--max-template-bytes");
+        assert_eq!(
+            out.stderr.matches("error:").count(),
+            1,
+            "{}",
+            out.describe()
+        );
+    }
+}
+
 #[test]
 fn ordinary_templates_render_under_the_memory_bound() {
     // A 10 MB field built by a template: well inside the bound, converted.
@@ -317,6 +426,56 @@ fn a_valid_input_over_a_limit_is_not_called_invalid() {
         assert_clean_error(&out, mentions);
         assert!(!out.stderr.contains("not valid YAML"), "{}", out.describe());
     }
+}
+
+/// `render` reads files no further than `--max-input-bytes` allows for the
+/// whole run, and the config file too: a huge file is refused, not read whole.
+#[test]
+fn render_bounds_what_it_reads_in_all() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let doc = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: \"{}\"}}\n",
+            "x".repeat(500)
+        )
+    };
+    std::fs::write(dir.path().join("a.yaml"), doc("a")).expect("write");
+    std::fs::write(dir.path().join("b.yaml"), doc("b")).expect("write");
+    let folder = dir.path().to_str().expect("a UTF-8 path");
+    let out = run_limited(
+        &["render", folder],
+        Vec::new(),
+        SMALL_AS,
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    // Each file fits; both together do not.
+    let out = run_limited(
+        &["render", "--max-input-bytes", "1000", folder],
+        Vec::new(),
+        SMALL_AS,
+        Duration::from_secs(120),
+    );
+    assert_clean_error(
+        &out,
+        "over the limit of 1000 bytes the run may read (--max-input-bytes)",
+    );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, doc("c")).expect("write");
+    let out = run_limited(
+        &[
+            "render",
+            "--max-input-bytes",
+            "100",
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+            "-",
+        ],
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n".to_vec(),
+        SMALL_AS,
+        Duration::from_secs(120),
+    );
+    assert_clean_error(&out, "cannot read the config file: over the limit");
 }
 
 fn big_scalar_input(bytes: usize) -> Vec<u8> {

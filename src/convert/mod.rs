@@ -819,10 +819,10 @@ fn convert_one(
     let mut diag = Diag::default();
     let node = &item.node;
     // Named beforehand for the message of a template that runs out of memory
-    // (`crate::memory`), in the words of a finding's stderr line.
+    // (`crate::template_guard`), in the words of a finding's stderr line.
     let resource = resource_ref(node).or_else(|| raw_ref(item));
     let file = file_ref(item);
-    crate::memory::converting(
+    crate::template_guard::converting(
         format_args!("{}", resource.map(|r| format!("{r} ")).unwrap_or_default()),
         format_args!("{}", file.map(|f| format!(" ({f})")).unwrap_or_default()),
     );

@@ -229,7 +229,7 @@ pub struct Sources<'a> {
 }
 
 /// Findings inside a referenced component are reported at the reference.
-const IN_COMPONENT: &str = "@component";
+pub(crate) const IN_COMPONENT: &str = "@component";
 
 /// Reads `spec` (the Polyaxon file) found at `path` of its item: composes
 /// its layers, renders its templates, and reads the result.

@@ -41,6 +41,7 @@ impl Templates {
         // A template is a field value: bound its work so a hostile loop cannot hang us.
         env.set_fuel(Some(200_000));
         env.set_recursion_limit(64);
+        guard_builtin_filters(&mut env);
         env.set_formatter(|out, _state, value| {
             out.write_str(&python_str(value))
                 .map_err(minijinja::Error::from)
@@ -64,7 +65,15 @@ impl Templates {
     fn render_at(&self, node: &mut Node, path: At<'_>, diag: &mut Diag) {
         match &mut node.value {
             Value::Scalar(scalar) if has_template(&scalar.text) => {
-                let budget = crate::memory::TemplateBudget::start(format_args!("{path}"));
+                // The path as findings show it: inside a referenced component
+                // the placeholder root is not a field of the item.
+                let budget = match path.to_string().strip_prefix(super::polyaxon::IN_COMPONENT) {
+                    Some(rest) => crate::template_guard::TemplateBudget::start(format_args!(
+                        "the referenced component's {}",
+                        rest.trim_start_matches('.')
+                    )),
+                    None => crate::template_guard::TemplateBudget::start(format_args!("{path}")),
+                };
                 let rendered = self.render_scalar(&scalar.text);
                 drop(budget);
                 match rendered {
@@ -127,9 +136,12 @@ impl Templates {
         if let Some(expr) = lone_expression(text)
             && let Ok(compiled) = self.env.compile_expression(expr)
         {
-            let value = compiled
-                .eval(&self.context)
-                .map_err(|e| self.explain(&e, text))?;
+            let value = compiled.eval(&self.context).map_err(|e| {
+                match self.unknown_name(compiled.undeclared_variables(false)) {
+                    Some(name) => self.undefined(&name),
+                    None => self.explain(&e, text),
+                }
+            })?;
             if value.is_undefined() {
                 return Err(self.undefined_expression(expr));
             }
@@ -140,12 +152,8 @@ impl Templates {
             .env
             .template_from_str(text)
             .map_err(|e| self.explain(&e, text))?;
-        let undeclared = template.undeclared_variables(false);
-        if let Some(name) = undeclared
-            .iter()
-            .find(|n| !self.names.contains(n) && !BUILTINS.contains(&n.as_str()))
-        {
-            return Err(self.undefined(name));
+        if let Some(name) = self.unknown_name(template.undeclared_variables(false)) {
+            return Err(self.undefined(&name));
         }
         let rendered = template
             .render(&self.context)
@@ -164,7 +172,8 @@ impl Templates {
 
     fn undefined_expression(&self, expr: &str) -> String {
         let root = expr.split(['.', '[', ' ', '|']).next().unwrap_or(expr);
-        if !self.names.iter().any(|n| n == root) {
+        let is_name = !root.is_empty() && root.chars().all(|c| c == '_' || c.is_alphanumeric());
+        if is_name && !self.names.iter().any(|n| n == root) {
             return self.undefined(root);
         }
         if root == "globals" {
@@ -176,15 +185,15 @@ impl Templates {
         format!("\"{expr}\" is not defined")
     }
 
+    /// A name the template uses that is neither in the context nor a builtin.
+    fn unknown_name(&self, used: std::collections::HashSet<String>) -> Option<String> {
+        used.into_iter()
+            .find(|n| !self.names.contains(n) && !BUILTINS.contains(&n.as_str()))
+    }
+
+    /// An error's message. Unknown names were reported before rendering (the
+    /// template is not compiled again here: its constants may be large).
     fn explain(&self, error: &minijinja::Error, text: &str) -> String {
-        if let Ok(template) = self.env.template_from_str(text)
-            && let Some(name) = template
-                .undeclared_variables(false)
-                .iter()
-                .find(|n| !self.names.contains(n) && !BUILTINS.contains(&n.as_str()))
-        {
-            return self.undefined(name);
-        }
         let detail = error
             .detail()
             .map(str::to_string)
@@ -236,7 +245,105 @@ impl Templates {
     }
 }
 
-/// A rendered field no larger than a scalar may be.
+/// Most groups `batch` and `slice` may make: they reserve room for `count`
+/// items up front, and a count near `usize::MAX` panics before any
+/// allocation (so before the memory bound can see it).
+const MAX_GROUP_COUNT: usize = 1 << 20;
+
+/// Widths and precisions Rust's formatting takes (more panics).
+const MAX_FORMAT_NUMBER: u64 = u16::MAX as u64;
+
+/// Puts checks in front of the builtin filters whose arguments can panic.
+fn guard_builtin_filters(env: &mut Environment<'static>) {
+    use minijinja::value::Rest;
+    use minijinja::{Error, ErrorKind, State, filters};
+    let too_many = |count: usize| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("count {count} is over {MAX_GROUP_COUNT}"),
+        )
+    };
+    env.add_filter(
+        "batch",
+        move |state: &State, value: JValue, count: usize, fill: Option<JValue>| {
+            if count > MAX_GROUP_COUNT {
+                return Err(too_many(count));
+            }
+            filters::batch(state, value, count, fill)
+        },
+    );
+    env.add_filter(
+        "slice",
+        move |state: &State, value: JValue, count: usize, fill: Option<JValue>| {
+            if count > MAX_GROUP_COUNT {
+                return Err(too_many(count));
+            }
+            filters::slice(state, value, count, fill)
+        },
+    );
+    env.add_filter(
+        "format",
+        |state: &State, format: &JValue, args: Rest<JValue>| {
+            if let Some(number) = format.as_str().and_then(largest_format_number)
+                && number > MAX_FORMAT_NUMBER
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("a width or precision of {number} is over {MAX_FORMAT_NUMBER}"),
+                ));
+            }
+            filters::format(state, format, args)
+        },
+    );
+}
+
+/// The largest number written in the conversion specifiers of a printf-style
+/// format (`%-10.3f` gives 10): `%%` is a percent sign, `%(key)` names an
+/// argument, and a specifier ends at its conversion letter.
+fn largest_format_number(format: &str) -> Option<u64> {
+    let mut largest = None;
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            continue;
+        }
+        if chars.peek() == Some(&'(') {
+            // A mapping key, `%(name)s`: its letters do not end the specifier.
+            for c in chars.by_ref() {
+                if c == ')' {
+                    break;
+                }
+            }
+        }
+        let mut number: Option<u64> = None;
+        while let Some(&c) = chars.peek() {
+            if let Some(digit) = c.to_digit(10) {
+                number = Some(
+                    number
+                        .unwrap_or(0)
+                        .saturating_mul(10)
+                        .saturating_add(u64::from(digit)),
+                );
+            } else {
+                largest = largest.max(number);
+                number = None;
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            chars.next();
+        }
+        largest = largest.max(number);
+    }
+    largest
+}
+
+/// A rendered field no larger than a scalar may be, and within what the
+/// run's templates may render in all.
 fn fits(rendered: String) -> Result<String, String> {
     if rendered.len() > MAX_RENDERED_BYTES {
         return Err(format!(
@@ -244,6 +351,11 @@ fn fits(rendered: String) -> Result<String, String> {
             rendered.len()
         ));
     }
+    crate::template_guard::take_rendered(rendered.len()).map_err(|limit| {
+        format!(
+            "the templates of this run render more than {limit} bytes in all (--max-rendered-bytes)"
+        )
+    })?;
     Ok(rendered)
 }
 
@@ -359,5 +471,36 @@ mod tests {
             assert!(e.contains("more than a field may hold"), "{e}");
         }
         assert!(t.render_scalar("{{ 'ab' * 8000000 }}").is_ok());
+    }
+
+    #[test]
+    fn filter_arguments_that_would_panic_are_errors() {
+        let t = t();
+        for template in [
+            "{{ \"%.70000f\"|format(1) }}",
+            "{{ \"%70000d\"|format(1) }}",
+            "{{ \"%(a)99999999999999999999999s\"|format(a=1) }}",
+            "{{ range(3)|batch(2**62)|list }}",
+            "{{ [1]|batch(9223372036854775807)|list }}",
+            "{{ range(10)|slice(9223372036854775807)|list }}",
+        ] {
+            let e = t.render_scalar(template).expect_err(template);
+            assert!(e.contains(" is over "), "{template}: {e}");
+        }
+        assert_eq!(
+            t.render_scalar("{{ \"%5.2f%%|%-3d|\"|format(1.5, 7) }}")
+                .expect("ok")
+                .0,
+            " 1.50%|7  |"
+        );
+        assert_eq!(
+            t.render_scalar("{{ range(5)|batch(2)|list }}")
+                .expect("ok")
+                .0,
+            "[[0, 1], [2, 3], [4]]"
+        );
+        assert_eq!(largest_format_number("%% %-10.300f %d"), Some(300));
+        assert_eq!(largest_format_number("100%%"), None);
+        assert_eq!(largest_format_number("%(a1)5s"), Some(5));
     }
 }
