@@ -91,11 +91,21 @@ pub struct LimitArgs {
     pub max_rendered_bytes: usize,
     /// Longest one template may take to render; past it the run stops with
     /// exit 1 and nothing written.
-    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_TEMPLATE_SECONDS, value_name = "SECONDS")]
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_TEMPLATE_SECONDS, value_name = "SECONDS", value_parser = positive_seconds)]
     pub max_template_seconds: f64,
     /// Longest all templates of one run may take together.
-    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_RENDERING_SECONDS, value_name = "SECONDS")]
+    #[arg(long, global = true, default_value_t = crate::template_guard::DEFAULT_RENDERING_SECONDS, value_name = "SECONDS", value_parser = positive_seconds)]
     pub max_rendering_seconds: f64,
+}
+
+/// A time bound: a number of seconds above zero (`inf` for none).
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 => Ok(seconds),
+        _ => Err(format!(
+            "expected a number of seconds above 0, got {text:?}"
+        )),
+    }
 }
 
 impl LimitArgs {
@@ -114,6 +124,20 @@ impl LimitArgs {
             max_scalar_bytes: self.max_scalar_bytes,
             max_documents: self.max_documents,
             max_alias_nodes: self.max_alias_nodes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds_are_seconds_above_zero() {
+        assert_eq!(positive_seconds("0.5"), Ok(0.5));
+        assert_eq!(positive_seconds("inf"), Ok(f64::INFINITY));
+        for bad in ["0", "-1", "NaN", "", "1s"] {
+            assert!(positive_seconds(bad).is_err(), "{bad:?}");
         }
     }
 }
