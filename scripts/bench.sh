@@ -263,7 +263,8 @@ def operation(template):
     return ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata: {name: bomb}\n"
             "spec:\n  version: 1.1\n  kind: operation\n  component:\n    run:\n      kind: job\n"
             "      container:\n        image: busybox\n        command: ['%s']\n" % template.replace("'", "''")).encode()
-put("template-doubling", operation("{% set ns = namespace(a='xxxxxxxx') %}{% for i in range(40) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}{{ ns.a }}"))
+put("template-doubling", operation("{% set a = 'xxxxxxxx' %}" + "{% set a = a ~ a %}" * 40 + "{{ a }}"))
+put("template-slow", operation("{% set s = range(100000)|map('string')|list %}{% for i in range(30000) %}{% set t = s|sort %}{% endfor %}ok"))
 put("template-squaring", operation("{{ ('x' * 10000) | replace('x', 'x' * 10000) | replace('x', 'x' * 10000) }}"))
 EOF
 echo "## Hostile inputs (KRM mode; each but the wide mappings must exit 1 with a message; target < 1 s)"

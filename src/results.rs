@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::yaml::Node;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Error,
     Warning,
@@ -53,7 +53,7 @@ impl Finding {
     pub fn error(message: impl Into<String>) -> Self {
         Finding {
             severity: Severity::Error,
-            message: message.into(),
+            message: bounded(message.into(), MAX_MESSAGE_BYTES),
             resource: None,
             field: None,
             file: None,
@@ -75,7 +75,7 @@ impl Finding {
     }
 
     pub fn at(mut self, field: impl Into<String>) -> Self {
-        let field = field.into();
+        let field = bounded(field.into(), MAX_FIELD_BYTES);
         self.field = (!field.is_empty()).then_some(field);
         self
     }
@@ -123,6 +123,25 @@ impl Finding {
 }
 
 /// `error: KIND/NAME FIELD.PATH: message (FILE)`, the line kustomize and Argo CD show.
+/// Longest message and field path a finding keeps. A finding is made per
+/// field, and input can repeat a field (aliases, components) or make its
+/// text large (a list of known names, a 16 MiB key or template): longer
+/// text is cut, with its length said.
+const MAX_MESSAGE_BYTES: usize = 2000;
+const MAX_FIELD_BYTES: usize = 1000;
+
+fn bounded(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A new string: cutting the old one would keep all of its memory.
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.severity.as_str())?;
@@ -203,9 +222,16 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // A suggestion is for a typo in a name: long text is not a name, and its
+    // edit distance would cost the product of the lengths.
+    const LONGEST: usize = 64;
+    if word.len() > LONGEST {
+        return None;
+    }
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
+        .filter(|c| c.len() <= LONGEST && c.len().abs_diff(word.len()) <= 2.max(c.len() / 3))
         .map(|c| (distance(&lower, &c.to_ascii_lowercase()), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
         .min_by_key(|(d, _)| *d)
@@ -239,6 +265,24 @@ mod tests {
             did_you_mean("maxRetry", ["maxRetries", "ttl", "timeout"]),
             Some("maxRetries")
         );
+    }
+
+    #[test]
+    fn long_text_is_not_compared_and_long_messages_are_cut() {
+        let long = "x".repeat(100_000);
+        assert_eq!(did_you_mean(&long, [long.as_str()]), None);
+        let f = Finding::error("é".repeat(5000)).at("a.".repeat(5000));
+        assert!(
+            f.message.len() < MAX_MESSAGE_BYTES + 40,
+            "{}",
+            f.message.len()
+        );
+        assert!(
+            f.message.ends_with("… (10000 bytes)"),
+            "{}",
+            &f.message[1990..]
+        );
+        assert!(f.field.is_some_and(|p| p.ends_with("… (10000 bytes)")));
     }
 
     #[test]

@@ -599,12 +599,14 @@ fn compose_and_read(
         }
     }
     diag.findings.extend(layers.findings.iter().cloned());
+    // A set, not a scan per finding: a file can have a great many.
+    let reported: std::collections::HashSet<(crate::results::Severity, &str)> = layers
+        .findings
+        .iter()
+        .map(|f| (f.severity, f.message.as_str()))
+        .collect();
     for finding in composed.findings {
-        if !layers
-            .findings
-            .iter()
-            .any(|f| f.severity == finding.severity && f.message == finding.message)
-        {
+        if !reported.contains(&(finding.severity, finding.message.as_str())) {
             diag.findings.push(finding);
         }
     }

@@ -11,8 +11,10 @@ use crate::yaml::{Node, Style, Value};
 /// A rendered field is a scalar: the same bound as `--max-scalar-bytes`' default.
 const MAX_RENDERED_BYTES: usize = 16 << 20;
 
-/// Global functions minijinja provides (`range`, `dict`, `namespace`).
-const BUILTINS: &[&str] = &["range", "dict", "namespace", "debug", "loop"];
+/// Global functions minijinja provides (`range`, `dict`). Not `namespace`:
+/// the one mutable value, it can be made to hold itself (`{% set n.a = [n]
+/// %}`), and printing or comparing it then recurses without end.
+const BUILTINS: &[&str] = &["range", "dict", "debug", "loop"];
 
 pub fn has_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%")
@@ -133,6 +135,13 @@ impl Templates {
     /// number or a boolean (written as such, so `containerPort: "{{ port }}"`
     /// stays a number).
     fn render_scalar(&self, text: &str) -> Result<(String, bool), String> {
+        if calls_cycle_without_values(text) {
+            // minijinja divides by the number of values (a panic at none).
+            return Err(format!(
+                "template error in {}: loop.cycle() needs values written out",
+                shown(text)
+            ));
+        }
         if let Some(expr) = lone_expression(text)
             && let Ok(compiled) = self.env.compile_expression(expr)
         {
@@ -162,6 +171,9 @@ impl Templates {
     }
 
     fn undefined(&self, name: &str) -> String {
+        if name == "namespace" {
+            return "namespace() is not available in templates here: a namespace can be made to hold itself, which no bound stops; use loop variables and filters".to_string();
+        }
         let hint = crate::results::did_you_mean(name, self.names.iter().map(String::as_str))
             .map(|s| format!("; did you mean \"{s}\"?"))
             .unwrap_or_default();
@@ -194,10 +206,18 @@ impl Templates {
     /// An error's message. Unknown names were reported before rendering (the
     /// template is not compiled again here: its constants may be large).
     fn explain(&self, error: &minijinja::Error, text: &str) -> String {
-        let detail = error
-            .detail()
-            .map(str::to_string)
-            .unwrap_or_else(|| error.kind().to_string());
+        // A detail may quote a value of the template (a 10 MB name, say).
+        let detail = match error.detail() {
+            Some(detail) if detail.len() > 500 => {
+                let mut end = 500;
+                while !detail.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("{}… ({} bytes)", &detail[..end], detail.len())
+            }
+            Some(detail) => detail.to_string(),
+            None => error.kind().to_string(),
+        };
         if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("connections[") {
             let known: Vec<String> = self
                 .context
@@ -217,7 +237,8 @@ impl Templates {
                     format!("known: {}", known.join(", "))
                 };
                 return format!(
-                    "template error in {text:?}: a connection it names is not in the catalog ({known})"
+                    "template error in {}: a connection it names is not in the catalog ({known})",
+                    shown(text)
                 );
             }
             let fields: Vec<String> = named
@@ -231,17 +252,19 @@ impl Templates {
                 .flatten()
                 .collect();
             return format!(
-                "template error in {text:?}: {detail}; connections['NAME'] is the entry's schema, with: {}",
+                "template error in {}: {detail}; connections['NAME'] is the entry's schema, with: {}",
+                shown(text),
                 fields.join(", ")
             );
         }
         if error.kind() == minijinja::ErrorKind::UndefinedError && text.contains("globals") {
             return format!(
-                "template error in {text:?}: {detail}; available globals: {}",
+                "template error in {}: {detail}; available globals: {}",
+                shown(text),
                 crate::convert::params::GLOBALS.join(", ")
             );
         }
-        format!("template error in {text:?}: {detail}")
+        format!("template error in {}: {detail}", shown(text))
     }
 }
 
@@ -250,13 +273,30 @@ impl Templates {
 /// allocation (so before the memory bound can see it).
 const MAX_GROUP_COUNT: usize = 1 << 20;
 
-/// Widths and precisions Rust's formatting takes (more panics).
-const MAX_FORMAT_NUMBER: u64 = u16::MAX as u64;
+/// Widths and precisions a format may ask for: Rust's formatting panics past
+/// 65,535, and its float printing already at 65,535 for `%e`.
+const MAX_FORMAT_NUMBER: u64 = 4096;
 
-/// Puts checks in front of the builtin filters whose arguments can panic.
+/// Puts checks in front of the builtin filters and tests whose arguments can
+/// panic, and removes `namespace` (see [`BUILTINS`]).
 fn guard_builtin_filters(env: &mut Environment<'static>) {
     use minijinja::value::Rest;
     use minijinja::{Error, ErrorKind, State, filters};
+    env.remove_global("namespace");
+    // minijinja's own takes a remainder by zero (or `i128::MIN % -1`).
+    env.add_test("divisibleby", |value: &JValue, by: &JValue| {
+        if let (Ok(a), Ok(b)) = (i128::try_from(value.clone()), i128::try_from(by.clone())) {
+            return match b {
+                0 => Err(Error::new(ErrorKind::InvalidOperation, "divisibleby 0")),
+                b => Ok(a.checked_rem(b).unwrap_or(0) == 0),
+            };
+        }
+        match (f64::try_from(value.clone()), f64::try_from(by.clone())) {
+            (Ok(_), Ok(0.0)) => Err(Error::new(ErrorKind::InvalidOperation, "divisibleby 0")),
+            (Ok(a), Ok(b)) => Ok(a % b == 0.0),
+            _ => Ok(false),
+        }
+    });
     let too_many = |count: usize| {
         Error::new(
             ErrorKind::InvalidOperation,
@@ -295,6 +335,30 @@ fn guard_builtin_filters(env: &mut Environment<'static>) {
             filters::format(state, format, args)
         },
     );
+}
+
+/// A template quoted in a message: its start, when it is long (a message is
+/// kept per field, and a template may be repeated by aliases).
+fn shown(text: &str) -> String {
+    const SHOWN: usize = 200;
+    if text.len() <= SHOWN {
+        return format!("{text:?}");
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &text[..end], text.len())
+}
+
+/// `cycle(` with nothing, or only a splat (`*values`), before its `)`.
+fn calls_cycle_without_values(text: &str) -> bool {
+    text.match_indices("cycle").any(|(at, word)| {
+        let rest = text[at + word.len()..].trim_start();
+        rest.strip_prefix('(')
+            .map(str::trim_start)
+            .is_some_and(|args| args.starts_with(')') || args.starts_with('*'))
+    })
 }
 
 /// The largest number written in the conversion specifiers of a printf-style
@@ -502,5 +566,47 @@ mod tests {
         assert_eq!(largest_format_number("%% %-10.300f %d"), Some(300));
         assert_eq!(largest_format_number("100%%"), None);
         assert_eq!(largest_format_number("%(a1)5s"), Some(5));
+    }
+
+    #[test]
+    fn builtins_that_would_panic_or_recurse_without_end_are_errors() {
+        let t = t();
+        for template in [
+            "{{ 5 is divisibleby 0 }}",
+            "{{ 5 is divisibleby false }}",
+            "{{ 5.5 is divisibleby 0.0 }}",
+            "{% for i in range(3) %}{{ loop.cycle() }}{% endfor %}",
+            "{% for i in range(3) %}{{ loop.cycle( *[] ) }}{% endfor %}",
+            "{% set n = namespace() %}{% set n.a = [n] %}{{ n.a }}",
+            "{{ '%.65535e'|format(1.0) }}",
+        ] {
+            assert!(t.render_scalar(template).is_err(), "{template}");
+        }
+        let e = t
+            .render_scalar("{% set n = namespace() %}{{ 1 }}")
+            .expect_err("namespace");
+        assert!(e.contains("namespace() is not available"), "{e}");
+        assert_eq!(
+            t.render_scalar(
+                "{{ (-170141183460469231731687303715884105727 - 1) is divisibleby -1 }}"
+            )
+            .expect("ok")
+            .0,
+            "True"
+        );
+        assert_eq!(
+            t.render_scalar(
+                "{{ 6 is divisibleby 3 }}-{{ 7 is divisibleby 2 }}-{{ 'a' is divisibleby 2 }}"
+            )
+            .expect("ok")
+            .0,
+            "True-False-False"
+        );
+        assert_eq!(
+            t.render_scalar("{% for i in range(3) %}{{ loop.cycle('a', 'b') }}{% endfor %}")
+                .expect("ok")
+                .0,
+            "aba"
+        );
     }
 }
