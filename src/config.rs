@@ -50,6 +50,10 @@ pub struct Config {
     pub init: Option<Node>,
     pub policy: Option<Policy>,
     pub output: Output,
+    /// `connections` as templates see it, made on first use and shared by
+    /// every operation (made per operation, a large catalog cost its size
+    /// times the operations).
+    pub template_connections: std::sync::OnceLock<minijinja::Value>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

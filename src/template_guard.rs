@@ -44,8 +44,8 @@ pub const DEFAULT_TEMPLATE_BYTES: usize = 64 << 20;
 pub const DEFAULT_RENDERED_BYTES: usize = 64 << 20;
 
 /// Default `--max-template-seconds`: a template of a Polyaxon file renders in
-/// microseconds; a second is a loop gone wrong, not a slow machine.
-pub const DEFAULT_TEMPLATE_SECONDS: f64 = 1.0;
+/// microseconds; half a second is a loop gone wrong, not a slow machine.
+pub const DEFAULT_TEMPLATE_SECONDS: f64 = 0.5;
 
 /// Default `--max-rendering-seconds`: every template of a run together
 /// (100,000 items with 20,000 operations render in a fraction of a second).

@@ -888,6 +888,7 @@ fn convert_one(
         .or(config.defaults.namespace.as_deref());
     let sources = polyaxon::Sources {
         catalog: &config.connections,
+        template_connections: &config.template_connections,
         invalid_connections: &config.invalid_connections,
         catalog_unreadable: config.catalog_unreadable,
         presets: config.presets.as_ref(),

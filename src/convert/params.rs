@@ -309,7 +309,6 @@ pub fn resolve(
     component_path: &str,
     params: Option<(&Node, &str)>,
     globals: &Globals<'_>,
-    catalog: &[Connection],
     diag: &mut Diag,
 ) -> Resolution {
     let mut declared = Vec::new();
@@ -536,6 +535,16 @@ pub fn resolve(
     }
     context.insert("globals".into(), globals_ctx);
     context.insert("params".into(), J::Object(params_ctx));
+    Resolution {
+        context: J::Object(context),
+        env,
+    }
+}
+
+/// `connections` as templates see it: each catalog entry's schema, with its
+/// name and kind. The same for every operation of a run, so made once
+/// (see [`crate::config::Config::template_connections`]).
+pub fn connections_context(catalog: &[Connection]) -> J {
     let mut connections = Map::new();
     for c in catalog {
         let mut schema = c
@@ -549,11 +558,7 @@ pub fn resolve(
         }
         connections.insert(c.name.clone(), schema);
     }
-    context.insert("connections".into(), J::Object(connections));
-    Resolution {
-        context: J::Object(context),
-        env,
-    }
+    J::Object(connections)
 }
 
 /// JSON as Polyaxon's `orjson.dumps` writes it for env values.
@@ -593,7 +598,6 @@ mod tests {
             "component",
             Some((&params, "params")),
             &globals(),
-            &[],
             &mut diag,
         );
         assert!(diag.findings.is_empty(), "{:?}", diag.findings);
@@ -603,7 +607,7 @@ mod tests {
         assert_eq!(r.env, vec![("LR".to_string(), "0.01".to_string())]);
 
         let mut diag = Diag::default();
-        resolve(&component, "component", None, &globals(), &[], &mut diag);
+        resolve(&component, "component", None, &globals(), &mut diag);
         assert_eq!(
             diag.findings[0].field.as_deref(),
             Some("component.inputs[1]")
@@ -622,7 +626,6 @@ mod tests {
             "c",
             Some((&params, "params")),
             &globals(),
-            &[],
             &mut diag,
         );
         let messages: Vec<_> = diag
@@ -654,7 +657,7 @@ mod tests {
     fn a_misspelled_type_is_one_finding() {
         let component = node("inputs:\n- {name: lr, type: flaot, value: 0.001}\n");
         let mut diag = Diag::default();
-        resolve(&component, "c", None, &globals(), &[], &mut diag);
+        resolve(&component, "c", None, &globals(), &mut diag);
         let messages: Vec<_> = diag.findings.iter().map(|f| f.message.clone()).collect();
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(

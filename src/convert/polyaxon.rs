@@ -217,6 +217,8 @@ pub struct Termination {
 /// What a Polyaxon file may draw on besides itself.
 pub struct Sources<'a> {
     pub catalog: &'a [crate::catalog::Connection],
+    /// The catalog as templates see it, made once per run.
+    pub template_connections: &'a std::sync::OnceLock<minijinja::Value>,
     /// Catalog entries left out as invalid, and whether the catalog was unreadable.
     pub invalid_connections: &'a [String],
     pub catalog_unreadable: bool,
@@ -417,10 +419,12 @@ fn compose_and_read(
         component_path,
         params.as_ref().map(|(p, at)| (*p, at.as_str())),
         &sources.globals,
-        sources.catalog,
         diag,
     );
-    let templates = Templates::new(&resolution.context);
+    let connections = sources.template_connections.get_or_init(|| {
+        minijinja::Value::from_serialize(params::connections_context(sources.catalog))
+    });
+    let templates = Templates::new(&resolution.context, connections);
     // A file without templates (most) is read where it is, not copied.
     fn rendered<'a>(
         templates: &Templates,

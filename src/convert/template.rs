@@ -2,6 +2,9 @@
 //! an undefined name is an error with the field path, never an empty string,
 //! and a string stays a string (no `ast.literal_eval` retyping).
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
 use minijinja::value::{Value as JValue, ValueKind};
 use minijinja::{Environment, UndefinedBehavior};
 
@@ -30,31 +33,41 @@ pub fn holds_template(node: &Node) -> bool {
 }
 
 pub struct Templates {
-    env: Environment<'static>,
     context: JValue,
     /// Top-level names of the context, for "did you mean" hints.
     names: Vec<String>,
 }
 
+/// One environment for every template of a run: setting one up (builtins,
+/// the guarded filters) per operation cost more than most renders.
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template is a field value: bound its work so a hostile loop cannot hang us.
+    env.set_fuel(Some(200_000));
+    env.set_recursion_limit(64);
+    guard_builtin_filters(&mut env);
+    env.set_formatter(|out, _state, value| {
+        out.write_str(&python_str(value))
+            .map_err(minijinja::Error::from)
+    });
+    env
+});
+
 impl Templates {
-    pub fn new(context: &serde_json::Value) -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // A template is a field value: bound its work so a hostile loop cannot hang us.
-        env.set_fuel(Some(200_000));
-        env.set_recursion_limit(64);
-        guard_builtin_filters(&mut env);
-        env.set_formatter(|out, _state, value| {
-            out.write_str(&python_str(value))
-                .map_err(minijinja::Error::from)
-        });
-        let names = context
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+    /// `context`: params, globals and inputs; `connections`: the catalog as
+    /// templates see it (shared by the operations of a run).
+    pub fn new(context: &serde_json::Value, connections: &JValue) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        let mut values: BTreeMap<String, JValue> = BTreeMap::new();
+        for (name, value) in context.as_object().into_iter().flatten() {
+            names.push(name.clone());
+            values.insert(name.clone(), JValue::from_serialize(value));
+        }
+        names.push("connections".to_string());
+        values.insert("connections".to_string(), connections.clone());
         Templates {
-            env,
-            context: JValue::from_serialize(context),
+            context: JValue::from(values),
             names,
         }
     }
@@ -143,7 +156,7 @@ impl Templates {
             ));
         }
         if let Some(expr) = lone_expression(text)
-            && let Ok(compiled) = self.env.compile_expression(expr)
+            && let Ok(compiled) = ENVIRONMENT.compile_expression(expr)
         {
             let value = compiled.eval(&self.context).map_err(|e| {
                 match self.unknown_name(compiled.undeclared_variables(false)) {
@@ -157,8 +170,7 @@ impl Templates {
             let typed = matches!(value.kind(), ValueKind::Number | ValueKind::Bool);
             return fits(python_str(&value)).map(|text| (text, typed));
         }
-        let template = self
-            .env
+        let template = ENVIRONMENT
             .template_from_str(text)
             .map_err(|e| self.explain(&e, text))?;
         if let Some(name) = self.unknown_name(template.undeclared_variables(false)) {
@@ -484,6 +496,7 @@ mod tests {
     fn t() -> Templates {
         Templates::new(
             &json!({"lr": 0.05, "epochs": 3, "flag": true, "name": "x", "small": 0.00001, "globals": {"name": "run"}}),
+            &JValue::from_serialize(json!({})),
         )
     }
 
