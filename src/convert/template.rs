@@ -309,30 +309,25 @@ fn guard_builtin_filters(env: &mut Environment<'static>) {
             _ => Ok(false),
         }
     });
-    let too_many = |count: usize| {
-        Error::new(
-            ErrorKind::InvalidOperation,
-            format!("count {count} is over {MAX_GROUP_COUNT}"),
-        )
-    };
-    env.add_filter(
-        "batch",
-        move |state: &State, value: JValue, count: usize, fill: Option<JValue>| {
-            if count > MAX_GROUP_COUNT {
-                return Err(too_many(count));
-            }
-            filters::batch(state, value, count, fill)
-        },
-    );
-    env.add_filter(
-        "slice",
-        move |state: &State, value: JValue, count: usize, fill: Option<JValue>| {
-            if count > MAX_GROUP_COUNT {
-                return Err(too_many(count));
-            }
-            filters::slice(state, value, count, fill)
-        },
-    );
+    // `batch` and `slice` take the same arguments and reserve `count` alike.
+    type Grouping = fn(&State, JValue, usize, Option<JValue>) -> Result<JValue, Error>;
+    for (name, group) in [
+        ("batch", filters::batch as Grouping),
+        ("slice", filters::slice),
+    ] {
+        env.add_filter(
+            name,
+            move |state: &State, value: JValue, count: usize, fill: Option<JValue>| {
+                if count > MAX_GROUP_COUNT {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("count {count} is over {MAX_GROUP_COUNT}"),
+                    ));
+                }
+                group(state, value, count, fill)
+            },
+        );
+    }
     env.add_filter(
         "format",
         |state: &State, format: &JValue, args: Rest<JValue>| {
