@@ -266,8 +266,14 @@ def operation(template):
 put("template-doubling", operation("{% set a = 'xxxxxxxx' %}" + "{% set a = a ~ a %}" * 40 + "{{ a }}"))
 put("template-slow", operation("{% set s = range(100000)|map('string')|list %}{% for i in range(30000) %}{% set t = s|sort %}{% endfor %}ok"))
 put("template-squaring", operation("{{ ('x' * 10000) | replace('x', 'x' * 10000) | replace('x', 'x' * 10000) }}"))
+n = 50000  # valid: an operation with 50k inputs, each given as a param
+put("params-50k", ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata: {name: many}\n"
+    "spec:\n  version: 1.1\n  kind: operation\n  params: {%s}\n  component:\n    inputs: [%s]\n"
+    "    run: {kind: job, container: {image: busybox}}\n" % (
+        ", ".join("p%d: %d" % (i, i) for i in range(n)),
+        ", ".join("{name: p%d, type: int}" % i for i in range(n)))).encode())
 EOF
-echo "## Hostile inputs (KRM mode; each but the wide mappings must exit 1 with a message; target < 1 s)"
+echo "## Hostile inputs (KRM mode; each but the wide mappings and params-50k must exit 1 with a message; target < 1 s)"
 echo
 echo "| input | bytes | exit | wall s | peak RSS MB |"
 echo "|---|---:|---:|---:|---:|"

@@ -3,6 +3,8 @@
 //! `connections`). Strict where Polyaxon is loose: a quoted string is never
 //! retyped, an undeclared param is an error unless `contextOnly`.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value as J, json};
 
 use super::diag::{Diag, child, index};
@@ -147,6 +149,8 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
         diag.error(path, "expected a list of {name, type, ...}");
         return;
     };
+    // A set, not a scan per input: a file may declare a great many.
+    let mut seen: HashSet<String> = out.iter().map(|d| d.name.clone()).collect();
     for (i, item) in items.iter().enumerate() {
         let at = index(path, i);
         if !diag.check_fields(item, IO_FIELDS, "an input/output {name, type, ...}", &at) {
@@ -163,7 +167,7 @@ fn read_ios(list: Option<&Node>, path: &str, diag: &mut Diag, out: &mut Vec<Decl
             );
             continue;
         }
-        if out.iter().any(|d| d.name == name) {
+        if !seen.insert(name.clone()) {
             diag.error(child(&at, "name"), format!("\"{name}\" is declared twice"));
             continue;
         }
@@ -382,8 +386,14 @@ pub fn resolve(
     let mut context = Map::new();
     let mut params_ctx = Map::new();
     let mut env = Vec::new();
+    // The first param given under each name, found by name (not by a scan
+    // per input: both lists may be long).
+    let mut given_by_name: HashMap<&str, &Given> = HashMap::with_capacity(given.len());
+    for g in &given {
+        given_by_name.entry(g.0.as_str()).or_insert(g);
+    }
     for (i, d) in declared.iter().enumerate() {
-        let param = given.iter().find(|g| g.0 == d.name);
+        let param = given_by_name.get(d.name.as_str()).copied();
         let is_output = i >= outputs_start;
         let configured = globals.defaults.as_ref().and_then(|p| p.get(&d.name));
         let source = match (param, &d.value) {
@@ -473,8 +483,9 @@ pub fn resolve(
             env.push((var, as_str.clone()));
         }
     }
+    let declared_names: HashSet<&str> = declared.iter().map(|d| d.name.as_str()).collect();
     for (name, node, to_env, connection, context_only, at) in &given {
-        if declared.iter().any(|d| &d.name == name) {
+        if declared_names.contains(name.as_str()) {
             continue;
         }
         if !context_only {
