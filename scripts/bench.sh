@@ -266,6 +266,11 @@ def operation(template):
 put("template-doubling", operation("{% set a = 'xxxxxxxx' %}" + "{% set a = a ~ a %}" * 40 + "{{ a }}"))
 put("template-slow", operation("{% set s = range(100000)|map('string')|list %}{% for i in range(30000) %}{% set t = s|sort %}{% endfor %}ok"))
 put("template-squaring", operation("{{ ('x' * 10000) | replace('x', 'x' * 10000) | replace('x', 'x' * 10000) }}"))
+n = 8000  # valid: a runPatch whose env list is merged into the component's
+env = lambda p: ", ".join("{name: %s%d, value: v}" % (p, i) for i in range(n))
+put("runpatch-8k", ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata: {name: merge}\n"
+    "spec:\n  version: 1.1\n  kind: operation\n  runPatch:\n    container: {env: [%s]}\n  component:\n"
+    "    run: {kind: job, container: {image: busybox, env: [%s]}}\n" % (env("B"), env("A"))).encode())
 n = 50000  # valid: an operation with 50k inputs, each given as a param
 put("params-50k", ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperation\nmetadata: {name: many}\n"
     "spec:\n  version: 1.1\n  kind: operation\n  params: {%s}\n  component:\n    inputs: [%s]\n"
@@ -273,7 +278,7 @@ put("params-50k", ("apiVersion: polyaxon-krm.dev/v1alpha1\nkind: PolyaxonOperati
         ", ".join("p%d: %d" % (i, i) for i in range(n)),
         ", ".join("{name: p%d, type: int}" % i for i in range(n)))).encode())
 EOF
-echo "## Hostile inputs (KRM mode; each but the wide mappings and params-50k must exit 1 with a message; target < 1 s)"
+echo "## Hostile inputs (KRM mode; each but the wide mappings, params-50k and runpatch-8k must exit 1 with a message; target < 1 s)"
 echo
 echo "| input | bytes | exit | wall s | peak RSS MB |"
 echo "|---|---:|---:|---:|---:|"

@@ -7,6 +7,7 @@
 
 use super::diag::{Diag, child};
 use crate::yaml::{Node, Resolved, Value};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -66,12 +67,17 @@ fn merge(current: &Node, patch: &Node, strategy: Strategy, key: &str) -> Node {
         (Value::Map(cur, tag), Value::Map(pat, _)) => {
             let mut out: Vec<(Node, Node)> = Vec::new();
             let (first, second) = if patch_wins { (cur, pat) } else { (pat, cur) };
+            // Keys found through maps, not a scan per key: a patch may be large.
+            let mut in_second: HashMap<Option<&str>, &Node> = HashMap::with_capacity(second.len());
+            for (k, v) in second {
+                in_second.entry(k.scalar_text()).or_insert(v);
+            }
+            let in_first: HashSet<Option<&str>> =
+                first.iter().map(|(k, _)| k.scalar_text()).collect();
             for (k, v) in first {
-                let other = second
-                    .iter()
-                    .find(|(k2, _)| k2.scalar_text() == k.scalar_text());
+                let other = in_second.get(&k.scalar_text()).copied();
                 let merged = match other {
-                    Some((_, o)) => {
+                    Some(o) => {
                         let (c, p) = if patch_wins { (v, o) } else { (o, v) };
                         merge(c, p, strategy, k.scalar_text().unwrap_or_default())
                     }
@@ -80,10 +86,7 @@ fn merge(current: &Node, patch: &Node, strategy: Strategy, key: &str) -> Node {
                 out.push((k.clone(), merged));
             }
             for (k, v) in second {
-                if !first
-                    .iter()
-                    .any(|(k1, _)| k1.scalar_text() == k.scalar_text())
-                {
+                if !in_first.contains(&k.scalar_text()) {
                     out.push((k.clone(), v.clone()));
                 }
             }
@@ -99,8 +102,22 @@ fn merge(current: &Node, patch: &Node, strategy: Strategy, key: &str) -> Node {
             }
             let (first, second) = if patch_wins { (cur, pat) } else { (pat, cur) };
             let mut out = first.clone();
+            // Each item's meaning made once and bucketed by a hash of it, not
+            // compared with every item of the other list.
+            let mut known: HashMap<u64, Vec<serde_json::Value>> = HashMap::new();
+            for item in first {
+                let meaning = crate::yaml::to_json(item);
+                known
+                    .entry(meaning_hash(&meaning))
+                    .or_default()
+                    .push(meaning);
+            }
             for item in second {
-                if !first.iter().any(|x| same(x, item)) {
+                let meaning = crate::yaml::to_json(item);
+                if !known
+                    .get(&meaning_hash(&meaning))
+                    .is_some_and(|bucket| bucket.contains(&meaning))
+                {
                     out.push(item.clone());
                 }
             }
@@ -116,9 +133,36 @@ fn merge(current: &Node, patch: &Node, strategy: Strategy, key: &str) -> Node {
     }
 }
 
-/// Equality of meaning (what Polyaxon's `x not in current` compares).
-fn same(a: &Node, b: &Node) -> bool {
-    crate::yaml::to_json(a) == crate::yaml::to_json(b)
+/// A hash of a value's meaning (what Polyaxon's `x not in current`
+/// compares): equal values hash alike, so a mapping's entries are combined
+/// without their order.
+fn meaning_hash(value: &serde_json::Value) -> u64 {
+    use serde_json::Value as J;
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    match value {
+        J::Null => 0u8.hash(&mut hasher),
+        J::Bool(b) => (1u8, b).hash(&mut hasher),
+        J::Number(n) => (2u8, n.to_string()).hash(&mut hasher),
+        J::String(s) => (3u8, s).hash(&mut hasher),
+        J::Array(items) => {
+            4u8.hash(&mut hasher);
+            for item in items {
+                meaning_hash(item).hash(&mut hasher);
+            }
+        }
+        J::Object(entries) => {
+            5u8.hash(&mut hasher);
+            let mut sum = 0u64;
+            for (k, v) in entries {
+                let mut entry = DefaultHasher::new();
+                (k, meaning_hash(v)).hash(&mut entry);
+                sum = sum.wrapping_add(entry.finish());
+            }
+            sum.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 /// Sets `key` of the mapping `target` from `value` by the strategy.
@@ -424,5 +468,16 @@ mod tests {
             to_json(&r),
             json!({"requests": {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": "1"}, "limits": {"cpu": "2", "nvidia.com/gpu": "1"}})
         );
+    }
+
+    #[test]
+    fn equal_values_hash_alike_whatever_their_key_order() {
+        use serde_json::json;
+        let a = json!({"name": "x", "value": [1, {"a": 1, "b": 2}]});
+        let b = json!({"value": [1, {"b": 2, "a": 1}], "name": "x"});
+        assert_eq!(a, b);
+        assert_eq!(meaning_hash(&a), meaning_hash(&b));
+        assert_ne!(meaning_hash(&json!([1, 2])), meaning_hash(&json!([2, 1])));
+        assert_ne!(meaning_hash(&json!(1)), meaning_hash(&json!("1")));
     }
 }
