@@ -134,12 +134,18 @@ fn bounded(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
-    let mut end = max;
+    // A new string: cutting the old one would keep all of its memory.
+    format!("{}… ({} bytes)", head(&text, max), text.len())
+}
+
+/// The longest start of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    // A new string: cutting the old one would keep all of its memory.
-    format!("{}… ({} bytes)", &text[..end], text.len())
+    &text[..end]
 }
 
 impl fmt::Display for Finding {

@@ -177,6 +177,17 @@ fn operation_with_template(template: &str) -> String {
     )
 }
 
+/// The stderr line names the object and the field of [`operation_with_template`].
+#[track_caller]
+fn assert_names_the_bomb_field(out: &Out) {
+    assert!(
+        out.stderr
+            .contains("PolyaxonOperation/bomb spec.component.run.container.command[0]: "),
+        "the message names the object and the field\n{}",
+        out.describe()
+    );
+}
+
 /// Templates whose values double (or square) with each step: a few hundred
 /// bytes that ask for terabytes in a handful of instructions, far inside the
 /// fuel bound. Each stops at `--max-template-bytes`, naming the field.
@@ -197,12 +208,7 @@ fn template_bombs_stop_at_the_memory_bound() {
         let input = operation_with_template(template);
         for out in [krm(input.as_bytes()), render(input.as_bytes())] {
             assert_clean_error(&out, "--max-template-bytes");
-            assert!(
-                out.stderr
-                    .contains("PolyaxonOperation/bomb spec.component.run.container.command[0]: "),
-                "the message names the object and the field\n{}",
-                out.describe()
-            );
+            assert_names_the_bomb_field(&out);
         }
     }
 }
@@ -238,12 +244,7 @@ fn slow_templates_stop_at_the_time_bound() {
         let input = operation_with_template(template);
         let out = krm(input.as_bytes());
         assert_clean_error(&out, "--max-template-seconds");
-        assert!(
-            out.stderr
-                .contains("PolyaxonOperation/bomb spec.component.run.container.command[0]: "),
-            "{}",
-            out.describe()
-        );
+        assert_names_the_bomb_field(&out);
     }
 }
 

@@ -9,6 +9,7 @@ use minijinja::value::{Value as JValue, ValueKind};
 use minijinja::{Environment, UndefinedBehavior};
 
 use super::diag::{At, Diag};
+use crate::results::head;
 use crate::yaml::{Node, Style, Value};
 
 /// A rendered field is a scalar: the same bound as `--max-scalar-bytes`' default.
@@ -221,11 +222,7 @@ impl Templates {
         // A detail may quote a value of the template (a 10 MB name, say).
         let detail = match error.detail() {
             Some(detail) if detail.len() > 500 => {
-                let mut end = 500;
-                while !detail.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("{}… ({} bytes)", &detail[..end], detail.len())
+                format!("{}… ({} bytes)", head(detail, 500), detail.len())
             }
             Some(detail) => detail.to_string(),
             None => error.kind().to_string(),
@@ -351,11 +348,7 @@ fn shown(text: &str) -> String {
     if text.len() <= SHOWN {
         return format!("{text:?}");
     }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}… ({} bytes)", &text[..end], text.len())
+    format!("{:?}… ({} bytes)", head(text, SHOWN), text.len())
 }
 
 /// `cycle(` with nothing, or only a splat (`*values`), before its `)`.
